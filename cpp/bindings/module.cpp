@@ -1,0 +1,581 @@
+// module.cpp — the private extension `lstmcore._core`.
+//
+// Only argument checks, GIL release and ownership live here; every computation is in
+// cpp/kernels. std::invalid_argument maps to ValueError (pybind11's default translation).
+// Outputs that C++ owns (an LSTM pass's saved sequences) are handed out as NumPy views whose
+// base keeps the owner alive: no copy.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+
+#include "bindings/arrays.h"
+#include "kernels/kernels.h"
+#include "kernels/network.h"
+
+namespace py = pybind11;
+using namespace lstmcore;
+
+#ifndef LSTMCORE_COMPILER
+#define LSTMCORE_COMPILER "unknown"
+#endif
+#ifndef LSTMCORE_VERSION
+#define LSTMCORE_VERSION "0.1.0"
+#endif
+
+namespace {
+
+py::array_t<float> new_array(const std::vector<py::ssize_t>& shape) { return py::array_t<float>(shape); }
+
+// A view of a C++ buffer whose lifetime is tied to `owner`.
+py::array view(const float* data, const std::vector<py::ssize_t>& shape, py::handle owner, bool writeable = true) {
+  std::vector<py::ssize_t> strides(shape.size());
+  py::ssize_t s = sizeof(float);
+  for (size_t i = shape.size(); i-- > 0;) { strides[i] = s; s *= shape[i]; }
+  py::array a(py::dtype::of<float>(), shape, strides, data, owner);
+  if (!writeable) py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  return a;
+}
+
+// ---- LSTM pass object -----------------------------------------------------------------------
+struct LstmPass {
+  LstmState s;
+  py::array kernel, recurrent_kernel;  // kept for backward
+  bool has_bias = false;
+};
+
+py::dict lstm_backward_py(py::object self_obj, py::object dy_obj, py::object dh_obj, py::object dc_obj,
+                          bool need_dx) {
+  LstmPass& p = self_obj.cast<LstmPass&>();
+  const long B = p.s.B, T = p.s.T, I = p.s.I, H = p.s.H;
+  const float* dy = nullptr;
+  bool dy_seq = true;
+  py::array dya, dha, dca;
+  if (!dy_obj.is_none()) {
+    dya = py::array(dy_obj);
+    if (dya.ndim() == 3) { dy = in_f32(dya, "dy", {B, T, H}); dy_seq = true; }
+    else { dy = in_f32(dya, "dy", {B, H}); dy_seq = false; }
+  }
+  const float* dh = nullptr;
+  const float* dc = nullptr;
+  if (!dh_obj.is_none()) { dha = py::array(dh_obj); dh = in_f32(dha, "dh", {B, H}); }
+  if (!dc_obj.is_none()) { dca = py::array(dc_obj); dc = in_f32(dca, "dc", {B, H}); }
+  auto dx = new_array({B, T, I});
+  auto dW = new_array({I, 4 * H});
+  auto dU = new_array({H, 4 * H});
+  auto db = new_array({4 * H});
+  auto dh0 = new_array({B, H});
+  auto dc0 = new_array({B, H});
+  float *pdx = need_dx ? dx.mutable_data() : nullptr, *pW = dW.mutable_data(), *pU = dU.mutable_data(),
+        *pb = db.mutable_data(), *ph = dh0.mutable_data(), *pc = dc0.mutable_data();
+  std::memset(pW, 0, sizeof(float) * I * 4 * H);
+  std::memset(pU, 0, sizeof(float) * H * 4 * H);
+  std::memset(pb, 0, sizeof(float) * 4 * H);
+  const float* W = static_cast<const float*>(p.kernel.data());
+  const float* U = static_cast<const float*>(p.recurrent_kernel.data());
+  {
+    py::gil_scoped_release nogil;
+    lstm_backward(p.s, pdx, pW, pU, pb, ph, pc, dy, dy_seq, dh, dc, W, U);
+  }
+  py::dict out;
+  out["dx"] = need_dx ? py::object(dx) : py::object(py::none());
+  out["dkernel"] = dW;
+  out["drecurrent_kernel"] = dU;
+  out["dbias"] = p.has_bias ? py::object(db) : py::object(py::none());
+  out["dh0"] = dh0;
+  out["dc0"] = dc0;
+  return out;
+}
+
+// ---- Network ------------------------------------------------------------------------------
+struct PyNetwork {
+  Network net;
+  std::vector<py::object> keep;  // the parameter arrays the layers point into
+  Dims sample;                    // per-sample input dims (B unused)
+  bool has_sample = false;
+};
+
+float* param(PyNetwork& n, py::object o, const char* name, const std::vector<long>& shape) {
+  if (o.is_none()) return nullptr;
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!py::isinstance<py::array>(o)) throw std::invalid_argument(std::string("`") + name + "` must be a NumPy array");
+  float* p = out_f32(a, name, shape);
+  n.keep.push_back(o);
+  return p;
+}
+
+LstmConfig lstm_cfg(long units, const std::string& act, const std::string& ract, bool rs, bool stateful,
+                    bool gb, float dropout) {
+  LstmConfig c;
+  c.units = units;
+  c.act = act_from_name(act);
+  c.ract = act_from_name(ract);
+  if (c.act == ACT_SOFTMAX || c.ract == ACT_SOFTMAX)
+    throw std::invalid_argument("`LSTM` activations cannot be 'softmax'");
+  c.return_sequences = rs;
+  c.stateful = stateful;
+  c.go_backwards = gb;
+  c.dropout = dropout;
+  return c;
+}
+
+Dims dims_of(const py::array& x, const char* name) {
+  Dims d;
+  if (x.ndim() == 3) { d.B = x.shape(0); d.T = x.shape(1); d.F = x.shape(2); d.seq = true; }
+  else if (x.ndim() == 2) { d.B = x.shape(0); d.F = x.shape(1); d.seq = false; }
+  else throw std::invalid_argument(std::string("`") + name + "` must be 2D or 3D; received shape " + shape_str(x));
+  return d;
+}
+
+long per_sample(const py::array& a) {
+  long n = 1;
+  for (py::ssize_t i = 1; i < a.ndim(); ++i) n *= a.shape(i);
+  return n;
+}
+
+// y must hold rows*F values for the network's output dims (class indices for sparse).
+void check_targets(PyNetwork& n, const py::array& x, const py::array& y, bool sparse) {
+  Dims in = dims_of(x, "x");
+  Dims od = n.net.output_dims(in);
+  long want = sparse ? (od.seq ? od.T : 1) : (od.seq ? od.T * od.F : od.F);
+  if (y.ndim() < 1 || y.shape(0) != x.shape(0) || per_sample(y) != want)
+    throw std::invalid_argument("`y` must hold " + std::to_string(want) + " values per sample for output shape " +
+                                (od.seq ? "(samples, " + std::to_string(od.T) + ", " + std::to_string(od.F) + ")"
+                                        : "(samples, " + std::to_string(od.F) + ")") +
+                                "; received shape " + shape_str(y));
+}
+
+py::list metric_list(const StepStats& st, size_t k) {
+  py::list l;
+  for (size_t i = 0; i < k; ++i) l.append(st.metric_sums[i]);
+  return l;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "lstmcore native core (private; use the lstmcore package)";
+
+  // Select the SIMD table now so that a bad LSTMCORE_SIMD fails at import with its message.
+  kt();
+
+  // ---- build and threads ----
+  m.def("build_info", []() {
+    py::dict d;
+    d["version"] = LSTMCORE_VERSION;
+    d["compiler"] = LSTMCORE_COMPILER;
+    d["openmp"] = have_openmp();
+    d["simd"] = std::string(kt().name);
+    std::vector<std::string> compiled;
+    for (const KernelTable* t : compiled_tables()) compiled.push_back(t->name);
+    d["simd_compiled"] = compiled;
+    d["simd_supported"] = supported_levels();
+    d["cpu_features"] = cpu_feature_names();
+    d["num_threads"] = num_threads();
+    d["gemm_tile"] = py::make_tuple(kt().mr, kt().nr);
+#ifdef NDEBUG
+    d["debug"] = false;
+#else
+    d["debug"] = true;
+#endif
+    return d;
+  }, "Compiler, OpenMP, SIMD levels compiled in / supported / selected, thread count.");
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw std::invalid_argument("`n` must be >= 1; received n=" + std::to_string(n));
+    set_num_threads(n);
+  }, py::arg("n"));
+  m.def("get_num_threads", &num_threads);
+  m.def("default_num_threads", &default_num_threads);
+  m.def("simd_level", []() { return std::string(kt().name); });
+  m.def("set_simd_level", &set_simd_level, py::arg("name"),
+        "Force a SIMD level ('generic', 'avx2', 'avx512', 'neon'); for tests and benchmarks.");
+  m.def("supported_simd_levels", &supported_levels);
+
+  // ---- GEMM ----
+  m.def("gemm", [](py::array a, py::array b, py::array c, bool trans_a, bool trans_b, float alpha, float beta) {
+    long lda = matrix_ld(a, "a"), ldb = matrix_ld(b, "b"), ldc = matrix_ld(c, "c");
+    if (!c.writeable()) throw std::invalid_argument("`c` must be writeable (it is written in place)");
+    long M = trans_a ? a.shape(1) : a.shape(0), K = trans_a ? a.shape(0) : a.shape(1);
+    long Kb = trans_b ? b.shape(1) : b.shape(0), N = trans_b ? b.shape(0) : b.shape(1);
+    if (K != Kb)
+      throw std::invalid_argument("gemm: inner dimensions differ: op(a) is (" + std::to_string(M) + ", " +
+                                  std::to_string(K) + ") and op(b) is (" + std::to_string(Kb) + ", " +
+                                  std::to_string(N) + ")");
+    if (c.shape(0) != M || c.shape(1) != N)
+      throw std::invalid_argument("gemm: `c` must have shape (" + std::to_string(M) + ", " + std::to_string(N) +
+                                  "); received shape " + shape_str(c));
+    const float* pa = static_cast<const float*>(a.data());
+    const float* pb = static_cast<const float*>(b.data());
+    float* pc = static_cast<float*>(c.mutable_data());
+    py::gil_scoped_release nogil;
+    sgemm(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+  }, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("trans_a") = false, py::arg("trans_b") = false,
+     py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f,
+     "c = alpha * op(a) @ op(b) + beta * c, in place. Rows may be strided (leading dimension).");
+
+  // ---- activations ----
+  m.def("activation_forward", [](const std::string& name, py::array x, py::object out) {
+    int act = act_from_name(name);
+    const float* px = in_f32(x, "x");
+    py::array o = out.is_none() ? py::array(new_array(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim())))
+                                : py::reinterpret_borrow<py::array>(out);
+    std::vector<long> shp(x.shape(), x.shape() + x.ndim());
+    float* po = out_f32(o, "out", shp);
+    long n = x.ndim() ? (long)x.shape(x.ndim() - 1) : 1;
+    long rows = n ? (long)x.size() / n : 0;
+    { py::gil_scoped_release nogil; activation_forward(act, po, px, rows, n); }
+    return o;
+  }, py::arg("name"), py::arg("x"), py::arg("out") = py::none());
+  m.def("activation_backward", [](const std::string& name, py::array y, py::array dy, py::object out) {
+    int act = act_from_name(name);
+    std::vector<long> shp(y.shape(), y.shape() + y.ndim());
+    const float* py_ = in_f32(y, "y");
+    const float* pdy = in_f32(dy, "dy", shp);
+    py::array o = out.is_none() ? py::array(new_array(std::vector<py::ssize_t>(y.shape(), y.shape() + y.ndim())))
+                                : py::reinterpret_borrow<py::array>(out);
+    float* po = out_f32(o, "out", shp);
+    long n = y.ndim() ? (long)y.shape(y.ndim() - 1) : 1;
+    long rows = n ? (long)y.size() / n : 0;
+    { py::gil_scoped_release nogil; activation_backward(act, po, py_, pdy, rows, n); }
+    return o;
+  }, py::arg("name"), py::arg("y"), py::arg("dy"), py::arg("out") = py::none());
+
+  // ---- LSTM ----
+  py::class_<LstmPass>(m, "LSTMPass", "The saved state of one LSTM forward pass (for backward).")
+      .def_property_readonly("outputs", [](py::object self) {
+        LstmPass& p = self.cast<LstmPass&>();
+        return view(p.s.h.data, {p.s.B, p.s.T, p.s.H}, self, false);
+      }, "(B, T, H) hidden states in processing order: a read-only view, no copy")
+      .def_property_readonly("h", [](LstmPass& p) {
+        auto a = new_array({p.s.B, p.s.H});
+        for (long b = 0; b < p.s.B; ++b)
+          std::memcpy(a.mutable_data() + b * p.s.H, p.s.h.data + (b * p.s.T + p.s.T - 1) * p.s.H, sizeof(float) * p.s.H);
+        return a;
+      })
+      .def_property_readonly("c", [](LstmPass& p) {
+        auto a = new_array({p.s.B, p.s.H});
+        for (long b = 0; b < p.s.B; ++b)
+          std::memcpy(a.mutable_data() + b * p.s.H, p.s.c.data + (b * p.s.T + p.s.T - 1) * p.s.H, sizeof(float) * p.s.H);
+        return a;
+      })
+      .def_property_readonly("gates", [](py::object self) {
+        LstmPass& p = self.cast<LstmPass&>();
+        return view(p.s.gates.data, {p.s.B, p.s.T, 4 * p.s.H}, self, false);
+      }, "(B, T, 4H) activated gates (dz after backward): a read-only view")
+      .def_property_readonly("input_data_pointer", [](LstmPass& p) {
+        return (uintptr_t)(p.s.go_backwards ? nullptr : p.s.x);
+      }, "address of the input the kernel read (equals x's data pointer: no copy was made)")
+      .def("backward", &lstm_backward_py, py::arg("dy") = py::none(), py::arg("dh") = py::none(),
+           py::arg("dc") = py::none(), py::arg("need_dx") = true,
+           "Gradients {dx, dkernel, drecurrent_kernel, dbias, dh0, dc0} of the last forward.");
+
+  m.def("lstm_forward", [](py::array x, py::array kernel, py::array recurrent_kernel, py::object bias,
+                           py::object h0, py::object c0, const std::string& activation,
+                           const std::string& recurrent_activation, bool go_backwards) {
+    check_f32(x, "x");
+    if (x.ndim() != 3)
+      throw std::invalid_argument("`x` must be 3D (batch, timesteps, features); received shape " + shape_str(x));
+    const long B = x.shape(0), T = x.shape(1), I = x.shape(2);
+    check_f32(recurrent_kernel, "recurrent_kernel");
+    if (recurrent_kernel.ndim() != 2)
+      throw std::invalid_argument("`recurrent_kernel` must be 2D (units, 4*units)");
+    const long H = recurrent_kernel.shape(0);
+    if (B < 1 || T < 1 || H < 1) throw std::invalid_argument("lstm_forward: empty batch, sequence or units");
+    auto pass = std::make_unique<LstmPass>();
+    const float* px = in_f32(x, "x");
+    const float* pW = in_f32(kernel, "kernel", {I, 4 * H});
+    const float* pU = in_f32(recurrent_kernel, "recurrent_kernel", {H, 4 * H});
+    const float *pb = nullptr, *ph = nullptr, *pc = nullptr;
+    py::array ba, ha, ca;
+    if (!bias.is_none()) { ba = py::array(bias); pb = in_f32(ba, "bias", {4 * H}); }
+    if (!h0.is_none()) { ha = py::array(h0); ph = in_f32(ha, "h0", {B, H}); }
+    if (!c0.is_none()) { ca = py::array(c0); pc = in_f32(ca, "c0", {B, H}); }
+    int act = act_from_name(activation), ract = act_from_name(recurrent_activation);
+    if (act == ACT_SOFTMAX || ract == ACT_SOFTMAX) throw std::invalid_argument("LSTM activations cannot be 'softmax'");
+    pass->kernel = kernel;
+    pass->recurrent_kernel = recurrent_kernel;
+    pass->has_bias = pb != nullptr;
+    {
+      py::gil_scoped_release nogil;
+      lstm_forward(pass->s, px, pW, pU, pb, ph, pc, B, T, I, H, act, ract, go_backwards);
+    }
+    return pass;
+  }, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias") = py::none(),
+     py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::arg("activation") = "tanh",
+     py::arg("recurrent_activation") = "sigmoid", py::arg("go_backwards") = false,
+     "Run an LSTM over x (B, T, I) with Keras-layout weights; returns an LSTMPass.");
+
+  // ---- Dense ----
+  m.def("dense_forward", [](py::array x, py::array kernel, py::object bias, const std::string& activation) {
+    check_f32(x, "x");
+    if (x.ndim() < 2) throw std::invalid_argument("`x` must be 2D or 3D; received shape " + shape_str(x));
+    const long D = x.shape(x.ndim() - 1), rows = (long)x.size() / std::max<long>(1, D);
+    check_f32(kernel, "kernel");
+    if (kernel.ndim() != 2) throw std::invalid_argument("`kernel` must be 2D");
+    const long U = kernel.shape(1);
+    const float* px = in_f32(x, "x");
+    const float* pW = in_f32(kernel, "kernel", {D, U});
+    const float* pb = nullptr;
+    py::array ba;
+    if (!bias.is_none()) { ba = py::array(bias); pb = in_f32(ba, "bias", {U}); }
+    int act = act_from_name(activation);
+    std::vector<py::ssize_t> shp(x.shape(), x.shape() + x.ndim());
+    shp.back() = U;
+    auto y = new_array(shp);
+    float* py_ = y.mutable_data();
+    { py::gil_scoped_release nogil; dense_forward(py_, px, pW, pb, rows, D, U, act); }
+    return y;
+  }, py::arg("x"), py::arg("kernel"), py::arg("bias") = py::none(), py::arg("activation") = "linear");
+  m.def("dense_backward", [](py::array x, py::array kernel, py::array y, py::array dy, const std::string& activation) {
+    check_f32(x, "x");
+    if (x.ndim() < 2) throw std::invalid_argument("`x` must be 2D or 3D");
+    const long D = x.shape(x.ndim() - 1), rows = (long)x.size() / std::max<long>(1, D);
+    const long U = kernel.ndim() == 2 ? kernel.shape(1) : -1;
+    const float* px = in_f32(x, "x");
+    const float* pW = in_f32(kernel, "kernel", {D, U});
+    std::vector<long> yshape(x.shape(), x.shape() + x.ndim());
+    yshape.back() = U;
+    const float* py_ = in_f32(y, "y", yshape);
+    const float* pdy = in_f32(dy, "dy", yshape);
+    int act = act_from_name(activation);
+    auto dx = new_array(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    auto dW = new_array({D, U});
+    auto db = new_array({U});
+    std::vector<float> dz(size_t(rows) * U);
+    float *pdx = dx.mutable_data(), *pdW = dW.mutable_data(), *pdb = db.mutable_data();
+    std::memset(pdW, 0, sizeof(float) * D * U);
+    std::memset(pdb, 0, sizeof(float) * U);
+    {
+      py::gil_scoped_release nogil;
+      dense_backward(pdx, pdW, pdb, dz.data(), pdy, py_, px, pW, rows, D, U, act);
+    }
+    return py::make_tuple(dx, dW, db);
+  }, py::arg("x"), py::arg("kernel"), py::arg("y"), py::arg("dy"), py::arg("activation") = "linear");
+
+  // ---- losses and metrics ----
+  m.def("loss", [](const std::string& name, py::array y_true, py::array y_pred) {
+    int loss = loss_from_name(name);
+    check_f32(y_pred, "y_pred");
+    if (y_pred.ndim() < 1) throw std::invalid_argument("`y_pred` must be at least 1D");
+    const long n = y_pred.shape(y_pred.ndim() - 1), rows = n ? (long)y_pred.size() / n : 0;
+    const float* pp = in_f32(y_pred, "y_pred");
+    const float* pt = in_f32(y_true, "y_true");
+    long want = loss == LOSS_SCCE ? rows : rows * n;
+    if ((long)y_true.size() != want)
+      throw std::invalid_argument("`y_true` must hold " + std::to_string(want) + " values; received shape " + shape_str(y_true));
+    auto g = new_array(std::vector<py::ssize_t>(y_pred.shape(), y_pred.shape() + y_pred.ndim()));
+    float* pg = g.mutable_data();
+    double v;
+    { py::gil_scoped_release nogil; v = loss_forward_backward(loss, pt, pp, pg, rows, n); }
+    return py::make_tuple(v, g);
+  }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), "Returns (loss, dloss/dy_pred).");
+  m.def("metric", [](const std::string& name, py::array y_true, py::array y_pred) {
+    int met;
+    if (name == "binary_accuracy") met = MET_BINARY_ACC;
+    else if (name == "categorical_accuracy") met = MET_CAT_ACC;
+    else if (name == "sparse_categorical_accuracy") met = MET_SPARSE_ACC;
+    else if (name == "mse") met = MET_MSE;
+    else if (name == "mae") met = MET_MAE;
+    else throw std::invalid_argument("unknown metric `" + name + "`");
+    const long n = y_pred.shape(y_pred.ndim() - 1), rows = n ? (long)y_pred.size() / n : 0;
+    const float* pp = in_f32(y_pred, "y_pred");
+    const float* pt = in_f32(y_true, "y_true");
+    return metric_sum(met, pt, pp, rows, n) / std::max<long>(1, rows);
+  }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"));
+
+  // ---- optimizers (in place) ----
+  m.def("sgd_update", [](py::array w, py::array g, py::object velocity, float lr, float momentum, bool nesterov) {
+    float* pw = out_f32(w, "w");
+    std::vector<long> shp(w.shape(), w.shape() + w.ndim());
+    const float* pg = in_f32(g, "g", shp);
+    float* pv = nullptr;
+    py::array va;
+    if (!velocity.is_none()) { va = py::reinterpret_borrow<py::array>(velocity); pv = out_f32(va, "velocity", shp); }
+    if (momentum != 0.0f && !pv) throw std::invalid_argument("`velocity` is required when momentum != 0");
+    sgd_update(pw, pg, pv, (long)w.size(), lr, momentum, nesterov);
+  }, py::arg("w"), py::arg("g"), py::arg("velocity") = py::none(), py::arg("lr") = 0.01f,
+     py::arg("momentum") = 0.0f, py::arg("nesterov") = false);
+  m.def("adam_update", [](py::array w, py::array g, py::array mm, py::array v, float lr, float b1, float b2,
+                          float eps, long step) {
+    float* pw = out_f32(w, "w");
+    std::vector<long> shp(w.shape(), w.shape() + w.ndim());
+    if (step < 1) throw std::invalid_argument("`step` is 1-based; received step=" + std::to_string(step));
+    adam_update(pw, in_f32(g, "g", shp), out_f32(mm, "m", shp), out_f32(v, "v", shp), (long)w.size(), lr, b1, b2, eps, step);
+  }, py::arg("w"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("lr") = 0.001f, py::arg("beta_1") = 0.9f,
+     py::arg("beta_2") = 0.999f, py::arg("epsilon") = 1e-7f, py::arg("step") = 1);
+  m.def("rmsprop_update", [](py::array w, py::array g, py::array v, float lr, float rho, float eps) {
+    float* pw = out_f32(w, "w");
+    std::vector<long> shp(w.shape(), w.shape() + w.ndim());
+    rmsprop_update(pw, in_f32(g, "g", shp), out_f32(v, "v", shp), (long)w.size(), lr, rho, eps);
+  }, py::arg("w"), py::arg("g"), py::arg("v"), py::arg("lr") = 0.001f, py::arg("rho") = 0.9f,
+     py::arg("epsilon") = 1e-7f);
+
+  // ---- Network ----
+  py::class_<PyNetwork>(m, "Network", "A Sequential model's native executor (private).")
+      .def(py::init<>())
+      .def("add_lstm", [](PyNetwork& n, long units, long input_dim, py::object W, py::object U, py::object b,
+                          const std::string& act, const std::string& ract, bool rs, bool stateful, bool gb,
+                          float dropout) {
+        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, gb, dropout);
+        float* pW = param(n, W, "kernel", {input_dim, 4 * units});
+        float* pU = param(n, U, "recurrent_kernel", {units, 4 * units});
+        float* pb = param(n, b, "bias", {4 * units});
+        n.net.add(make_lstm(c, input_dim, pW, pU, pb));
+      })
+      .def("add_bidirectional", [](PyNetwork& n, long units, long input_dim, py::object Wf, py::object Uf,
+                                   py::object bf, py::object Wb, py::object Ub, py::object bb,
+                                   const std::string& act, const std::string& ract, bool rs, bool stateful,
+                                   float dropout, int merge) {
+        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, false, dropout);
+        float* a = param(n, Wf, "kernel", {input_dim, 4 * units});
+        float* b = param(n, Uf, "recurrent_kernel", {units, 4 * units});
+        float* cc = param(n, bf, "bias", {4 * units});
+        float* d = param(n, Wb, "kernel", {input_dim, 4 * units});
+        float* e = param(n, Ub, "recurrent_kernel", {units, 4 * units});
+        float* f = param(n, bb, "bias", {4 * units});
+        n.net.add(make_bidirectional(c, input_dim, merge, a, b, cc, d, e, f));
+      })
+      .def("add_dense", [](PyNetwork& n, long units, long input_dim, py::object W, py::object b,
+                           const std::string& act) {
+        int a = act_from_name(act);
+        float* pW = param(n, W, "kernel", {input_dim, units});
+        float* pb = param(n, b, "bias", {units});
+        n.net.add(make_dense(units, input_dim, a, pW, pb));
+      })
+      .def("add_activation", [](PyNetwork& n, const std::string& act) { n.net.add(make_activation(act_from_name(act))); })
+      .def("add_dropout", [](PyNetwork& n, float rate) { n.net.add(make_dropout(rate)); })
+      .def("add_repeat_vector", [](PyNetwork& n, long k) { n.net.add(make_repeat_vector(k)); })
+      .def("set_loss", [](PyNetwork& n, const std::string& name) { n.net.set_loss(loss_from_name(name)); })
+      .def("set_metrics", [](PyNetwork& n, const std::vector<int>& codes) {
+        if (codes.size() > 8) throw std::invalid_argument("at most 8 metrics are supported");
+        n.net.set_metrics(codes);
+      })
+      .def("set_optimizer", [](PyNetwork& n, const std::string& kind, float lr, float momentum, bool nesterov,
+                               float beta_1, float beta_2, float rho, float epsilon, float decay) {
+        OptimizerConfig o;
+        if (kind == "sgd") o.kind = OPT_SGD;
+        else if (kind == "adam") o.kind = OPT_ADAM;
+        else if (kind == "rmsprop") o.kind = OPT_RMSPROP;
+        else throw std::invalid_argument("unknown optimizer `" + kind + "`");
+        o.lr = lr; o.momentum = momentum; o.nesterov = nesterov; o.beta_1 = beta_1; o.beta_2 = beta_2;
+        o.rho = rho; o.epsilon = epsilon; o.decay = decay;
+        n.net.set_optimizer(o);
+      }, py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0f, py::arg("nesterov") = false,
+         py::arg("beta_1") = 0.9f, py::arg("beta_2") = 0.999f, py::arg("rho") = 0.9f,
+         py::arg("epsilon") = 1e-7f, py::arg("decay") = 0.0f)
+      .def_property("iterations", [](PyNetwork& n) { return n.net.iterations; },
+                    [](PyNetwork& n, int64_t it) { n.net.iterations = it; })
+      .def("output_shape", [](PyNetwork& n, long B, long T, long F, bool seq) {
+        Dims d = n.net.output_dims(Dims{B, T, F, seq});
+        if (d.seq) return py::tuple(py::make_tuple(d.B, d.T, d.F));
+        return py::tuple(py::make_tuple(d.B, d.F));
+      })
+      .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
+                               long k0, long k1, uint64_t seed, bool sparse) {
+        const float* px = in_f32(x, "x");
+        const float* pyv = in_f32(y, "y");
+        check_targets(n, x, y, sparse);
+        Dims sample = dims_of(x, "x");
+        const long N = x.shape(0);
+        if (idx.ndim() != 1 || idx.shape(0) != N) throw std::invalid_argument("`idx` must have one entry per sample");
+        const int64_t* pi = idx.data();
+        for (long i = 0; i < N; ++i)
+          if (pi[i] < 0 || pi[i] >= N) throw std::invalid_argument("`idx` holds an out-of-range sample index");
+        if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
+        auto losses = new_array({std::max<long>(0, k1 - k0)});
+        double* dl = new double[std::max<long>(1, k1 - k0)];
+        StepStats total;
+        bool bad = false, interrupted_flag = false;
+        long done;
+        {
+          py::gil_scoped_release nogil;
+          auto interrupted = [&]() {
+            py::gil_scoped_acquire gil;
+            if (PyErr_CheckSignals() != 0) { interrupted_flag = true; return true; }
+            return false;
+          };
+          done = n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed, dl,
+                                     total, &bad, interrupted);
+        }
+        for (long k = 0; k < k1 - k0; ++k) losses.mutable_data()[k] = k < done + (bad ? 1 : 0) ? (float)dl[k] : 0.0f;
+        delete[] dl;
+        if (interrupted_flag) throw py::error_already_set();
+        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, bad);
+      }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
+         py::arg("seed") = 0, py::arg("sparse") = false,
+         "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, bad).")
+      .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse) {
+        const float* px = in_f32(x, "x");
+        const float* pyv = in_f32(y, "y");
+        check_targets(n, x, y, sparse);
+        if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
+        Dims sample = dims_of(x, "x");
+        const long N = x.shape(0), xl = per_sample(x), yl = per_sample(y);
+        StepStats total;
+        bool interrupted_flag = false;
+        {
+          py::gil_scoped_release nogil;
+          for (long s0 = 0; s0 < N; s0 += bs) {
+            Dims in = sample;
+            in.B = std::min(bs, N - s0);
+            n.net.test_step(px + s0 * xl, in, pyv + s0 * yl, total);
+            py::gil_scoped_acquire gil;
+            if (PyErr_CheckSignals() != 0) { interrupted_flag = true; break; }
+          }
+        }
+        if (interrupted_flag) throw py::error_already_set();
+        return py::make_tuple(total.loss, metric_list(total, 8), total.samples);
+      }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false)
+      .def("predict", [](PyNetwork& n, py::array x, long bs, py::array out) {
+        const float* px = in_f32(x, "x");
+        Dims sample = dims_of(x, "x");
+        if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
+        const long N = x.shape(0), xl = per_sample(x);
+        Dims od = n.net.output_dims(Dims{std::min(bs, N), sample.T, sample.F, sample.seq});
+        const long ol = od.seq ? od.T * od.F : od.F;
+        float* po = out_f32(out, "out");
+        if ((long)out.size() != N * ol) throw std::invalid_argument("internal error in predict: output size");
+        bool interrupted_flag = false;
+        {
+          py::gil_scoped_release nogil;
+          for (long s0 = 0; s0 < N; s0 += bs) {
+            Dims in = sample;
+            in.B = std::min(bs, N - s0);
+            const float* y = n.net.predict_step(px + s0 * xl, in);
+            std::memcpy(po + s0 * ol, y, sizeof(float) * in.B * ol);
+            if (N > bs) {
+              py::gil_scoped_acquire gil;
+              if (PyErr_CheckSignals() != 0) { interrupted_flag = true; break; }
+            }
+          }
+        }
+        if (interrupted_flag) throw py::error_already_set();
+      }, py::arg("x"), py::arg("batch_size"), py::arg("out"))
+      .def("compute_gradients", [](PyNetwork& n, py::array x, py::array y, uint64_t seed, bool sparse) {
+        const float* px = in_f32(x, "x");
+        const float* pyv = in_f32(y, "y");
+        check_targets(n, x, y, sparse);
+        Dims in = dims_of(x, "x");
+        double loss;
+        { py::gil_scoped_release nogil; loss = n.net.compute_gradients(px, in, pyv, seed); }
+        return loss;
+      }, py::arg("x"), py::arg("y"), py::arg("seed") = 0, py::arg("sparse") = false)
+      .def("gradients", [](py::object self) {
+        PyNetwork& n = self.cast<PyNetwork&>();
+        py::list l;
+        for (const ParamRef& p : n.net.params()) l.append(view(p.g, {p.n}, self, false));
+        return l;
+      }, "Flat read-only views of the parameter gradients of the last step, in parameter order.")
+      .def("optimizer_slots", [](py::object self) {
+        PyNetwork& n = self.cast<PyNetwork&>();
+        py::list l;
+        for (Buffer* b : n.net.optimizer_slots()) l.append(view(b->data, {(py::ssize_t)b->size}, self, true));
+        return l;
+      }, "Flat writeable views of the optimizer slots (per parameter: none, velocity, or m and v).")
+      .def("slots_per_param", [](PyNetwork& n) { return n.net.slots_per_param(); })
+      .def("reset_states", [](PyNetwork& n) { n.net.reset_states(); })
+      .def("num_layers", [](PyNetwork& n) { return n.net.size(); });
+}

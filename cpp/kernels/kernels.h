@@ -1,0 +1,150 @@
+// kernels.h — the portable drivers' interface (float32, row-major, batch-major).
+//
+// Sizes: B batch, T timesteps, I input features, H units, G = 4H. A leading dimension is
+// ld_<name>. Parameter gradients ACCUMULATE (+=) so that zeroing is one memset.
+// Every driver reads the active SIMD table through kt() and parallelises with OpenMP over
+// disjoint outputs only, so results are bit-identical for any thread count.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "simd/dispatch.h"
+
+namespace lstmcore {
+
+// ---- threads (parallel.cpp) ---------------------------------------------------------------
+bool have_openmp();
+int num_threads();             // threads the drivers use
+void set_num_threads(int n);   // n >= 1
+int default_num_threads();     // OMP_NUM_THREADS, else the CPUs this process may use
+// Threads for a job of `flops`: 1 below the threshold where fork/join costs more than it saves.
+int threads_for(double flops);
+
+// ---- aligned scratch that only grows (no allocation in steady state) ----------------------
+struct Buffer {
+  float* data = nullptr;
+  size_t size = 0;      // floats in use
+  size_t capacity = 0;  // floats allocated
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&& o) noexcept;
+  Buffer& operator=(Buffer&& o) noexcept;
+  ~Buffer();
+  float* resize(size_t n);         // keeps the allocation when it is big enough
+  float* resize_zero(size_t n);    // resize then fill with zeros
+};
+
+// ---- GEMM (matmul.cpp) --------------------------------------------------------------------
+// sgemm: C = alpha * op(A) * op(B) + beta * C, row-major.
+//   op(A) (M, K): A is (M, K) with lda, or (K, M) when trans_a
+//   op(B) (K, N): B is (K, N) with ldb, or (N, K) when trans_b
+//   C     (M, N) with ldc; beta == 0 never reads C
+// nthreads < 0: chosen from the problem size (threads_for).
+void sgemm(bool trans_a, bool trans_b, long M, long N, long K, float alpha, const float* A,
+           long lda, const float* B, long ldb, float beta, float* C, long ldc,
+           int nthreads = -1);
+
+// PackedB: op(B) (K, N) packed once into the micro-kernel's panel layout, for a B operand
+// used many times (the recurrent kernel at every timestep).
+struct PackedB {
+  long K = 0, N = 0;
+  int nr = 0;
+  const KernelTable* table = nullptr;
+  Buffer data;
+  long panels() const { return (N + nr - 1) / nr; }
+  void pack(bool trans_b, long K, long N, const float* B, long ldb);
+};
+
+// sgemm_packed: C[:, cols] = alpha * op(A) * B[:, cols] + beta * C[:, cols] on the calling
+// thread, for the column panels [p0, p1) of a PackedB (columns p0*nr .. min(N, p1*nr)).
+void sgemm_packed(long M, long p0, long p1, float alpha, bool trans_a, const float* A, long lda,
+                  const PackedB& B, float beta, float* C, long ldc);
+
+// ---- activations (activations.cpp) --------------------------------------------------------
+enum Act { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_HARD_SIGMOID = 2, ACT_HARD_SIGMOID_K2 = 3,
+           ACT_TANH = 4, ACT_RELU = 5, ACT_SOFTMAX = 6 };
+int act_from_name(const std::string& name);  // throws std::invalid_argument listing names
+const char* act_name(int act);
+// activation_forward: y = act(x) for `rows` rows of n values (softmax per row); y may alias x.
+void activation_forward(int act, float* y, const float* x, long rows, long n);
+// activation_backward: dx = dL/dx from the saved output y and dy; dx may alias dy.
+void activation_backward(int act, float* dx, const float* y, const float* dy, long rows, long n);
+
+// ---- LSTM (lstm.cpp) ----------------------------------------------------------------------
+// LstmState: what one forward pass keeps for its backward pass, owned and reused per shape.
+struct LstmState {
+  long B = 0, T = 0, I = 0, H = 0;
+  int act = ACT_TANH, ract = ACT_SIGMOID;
+  bool go_backwards = false;
+  Buffer gates;   // (B, T, 4H): activated gates i|f|g|o; overwritten by dz in backward
+  Buffer c, tc;   // (B, T, H): cell state and act(cell state) per step
+  Buffer h;       // (B, T, H): hidden state per step = the layer's output sequence
+  Buffer h0, c0;  // (B, H): initial state used
+  Buffer xrev;    // (B, T, I): time-reversed input when go_backwards
+  const float* x = nullptr;  // the input as seen by the time loop (x or xrev)
+  PackedB u_gate[4];         // recurrent kernel, one packed block per gate
+  PackedB u_t;               // recurrent kernel transposed, for dh_{t-1} = dz_t . U^T
+  Buffer dh, dc, dhs;        // (B, H) backward workspaces
+  Buffer dx_rev;             // (B, T, I) when go_backwards
+  Buffer corr;               // (B, H) dU correction rows
+};
+
+// lstm_forward: run the whole sequence.
+//   x (B, T, I); W (I, 4H); U (H, 4H); bias (4H) or null; h0, c0 (B, H) or null (zeros)
+//   results live in `s`: s.h (B, T, H) hidden states in processing order, the final state
+//   is row T-1 of s.h and s.c.
+void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
+                  const float* bias, const float* h0, const float* c0, long B, long T, long I,
+                  long H, int act, int ract, bool go_backwards);
+
+// lstm_backward: BPTT over the sequence of the last lstm_forward on `s`.
+//   dy  (B, T, H) gradient of every output (dy_seq) or (B, H) of the last output; or null
+//   dhT, dcT (B, H) gradients of the final state, or null
+//   dx (B, T, I) written (not accumulated) unless null; dW, dU, db accumulate (+=);
+//   dh0, dc0 (B, H) written unless null. W, U as in forward.
+void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, float* dh0,
+                   float* dc0, const float* dy, bool dy_seq, const float* dhT, const float* dcT,
+                   const float* W, const float* U);
+
+// ---- Dense (dense.cpp), on rows = N or N*T -----------------------------------------------
+// dense_forward: y (rows, U) = act(x (rows, D) . W (D, U) + b)
+void dense_forward(float* y, const float* x, const float* W, const float* b, long rows, long D,
+                   long U, int act);
+// dense_backward: dz = act'(y) * dy (in place in dy's workspace `dz`), dW += x^T dz,
+// db += colsum(dz), dx = dz . W^T (written, unless null).
+void dense_backward(float* dx, float* dW, float* db, float* dz, const float* dy, const float* y,
+                    const float* x, const float* W, long rows, long D, long U, int act);
+
+// column sums: out[j] += sum_r a[r*lda + j], fixed order, parallel over columns
+void colsum_add(float* out, const float* a, long rows, long n, long lda);
+
+// ---- losses (losses.cpp) ------------------------------------------------------------------
+enum Loss { LOSS_MSE = 0, LOSS_MAE = 1, LOSS_BCE = 2, LOSS_CCE = 3, LOSS_SCCE = 4 };
+int loss_from_name(const std::string& name);
+// loss_forward_backward: the Keras 3 loss (mean over elements/samples) of y_pred (rows, n)
+// against y_true ((rows, n), or (rows) class indices for sparse); writes dL/dy_pred into grad
+// (rows, n) unless null. Returns the loss in double precision.
+double loss_forward_backward(int loss, const float* y_true, const float* y_pred, float* grad,
+                             long rows, long n);
+
+// metrics: sums over rows (caller divides) so that batches combine exactly.
+enum Metric { MET_BINARY_ACC = 0, MET_CAT_ACC = 1, MET_SPARSE_ACC = 2, MET_MSE = 3, MET_MAE = 4 };
+double metric_sum(int metric, const float* y_true, const float* y_pred, long rows, long n);
+
+// ---- optimizers (optimizers.cpp), in place on float32 buffers -----------------------------
+void sgd_update(float* w, const float* g, float* velocity, long n, float lr, float momentum,
+                bool nesterov);
+void adam_update(float* w, const float* g, float* m, float* v, long n, float lr, float beta_1,
+                 float beta_2, float epsilon, long step);
+void rmsprop_update(float* w, const float* g, float* v, long n, float lr, float rho,
+                    float epsilon);
+
+// ---- naive references (reference.cpp), for the native test driver ------------------------
+void sgemm_naive(bool trans_a, bool trans_b, long M, long N, long K, float alpha,
+                 const float* A, long lda, const float* B, long ldb, float beta, float* C,
+                 long ldc);
+
+}  // namespace lstmcore

@@ -1,0 +1,192 @@
+// matmul.cpp — SGEMM, cache-blocked with packed panels (the BLIS/GotoBLAS structure).
+//
+//   for jc in N step NC:                B block (KC x NC) packed once, shared by all threads
+//     for pc in K step KC:
+//       for ic in M step MC:            A block (MC x KC) packed once, shared
+//         for (jr, ir) tiles:           split statically over threads: one writer per tile
+//           micro-kernel (MR x NR)      the SIMD level's register-blocked kernel
+//
+// K is walked in the same order whatever the thread count and each C tile has one writer,
+// so results are bit-identical for 1 and N threads. Edge tiles are zero-padded in the packed
+// panels and stored partially by the micro-kernel. Left out: a separate small-matrix path;
+// tiny problems simply run on one thread (threads_for) without extra packing tricks.
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels.h"
+
+#ifdef LSTMCORE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace lstmcore {
+
+static constexpr long KC = 256;
+static constexpr long NC = 3072;
+
+static long mc_for(int mr) { return mr * std::max(1, 144 / mr); }
+
+// pack_a_panel: rows [i0, i0+m) of op(A), K range [p0, p0+kc), into dst[k*MR + i], zero pad.
+static void pack_a_panel(float* dst, bool ta, const float* A, long lda, long i0, long m,
+                         long p0, long kc, int MR) {
+  if (!ta) {
+    for (long k = 0; k < kc; ++k) {
+      float* d = dst + k * MR;
+      for (long i = 0; i < m; ++i) d[i] = A[(i0 + i) * lda + p0 + k];
+      for (long i = m; i < MR; ++i) d[i] = 0.0f;
+    }
+  } else {  // op(A)(i, k) = A[k, i]: rows of A are contiguous in i
+    for (long k = 0; k < kc; ++k) {
+      float* d = dst + k * MR;
+      const float* s = A + (p0 + k) * lda + i0;
+      for (long i = 0; i < m; ++i) d[i] = s[i];
+      for (long i = m; i < MR; ++i) d[i] = 0.0f;
+    }
+  }
+}
+
+// pack_b_panel: columns [j0, j0+n) of op(B), K range [p0, p0+kc), into dst[k*NR + j].
+static void pack_b_panel(float* dst, bool tb, const float* B, long ldb, long p0, long kc,
+                         long j0, long n, int NR) {
+  if (!tb) {
+    for (long k = 0; k < kc; ++k) {
+      float* d = dst + k * NR;
+      const float* s = B + (p0 + k) * ldb + j0;
+      for (long j = 0; j < n; ++j) d[j] = s[j];
+      for (long j = n; j < NR; ++j) d[j] = 0.0f;
+    }
+  } else {  // op(B)(k, j) = B[j, k]
+    for (long k = 0; k < kc; ++k) {
+      float* d = dst + k * NR;
+      for (long j = 0; j < n; ++j) d[j] = B[(j0 + j) * ldb + p0 + k];
+      for (long j = n; j < NR; ++j) d[j] = 0.0f;
+    }
+  }
+}
+
+static void scale_c(float* C, long ldc, long M, long N, float beta) {
+  for (long i = 0; i < M; ++i) {
+    float* c = C + i * ldc;
+    if (beta == 0.0f) std::memset(c, 0, N * sizeof(float));
+    else if (beta != 1.0f) for (long j = 0; j < N; ++j) c[j] *= beta;
+  }
+}
+
+// Per calling thread scratch; grows only, so steady-state calls allocate nothing.
+static thread_local Buffer tl_apack, tl_bpack;
+
+void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A, long lda,
+           const float* B, long ldb, float beta, float* C, long ldc, int nthreads) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(C, ldc, M, N, beta);
+    return;
+  }
+  const KernelTable& t = kt();
+  const int MR = t.mr, NR = t.nr;
+  const long MC = mc_for(MR);
+  const long nc_max = std::min(NC, (N + NR - 1) / NR * NR);
+  const long kc_max = std::min(KC, K);
+  const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
+  float* bp = tl_bpack.resize(size_t(kc_max) * nc_max);
+  float* ap = tl_apack.resize(size_t(kc_max) * mc_max);
+  int nt = nthreads > 0 ? nthreads : threads_for(2.0 * M * N * K);
+  (void)nt;
+
+#ifdef LSTMCORE_HAVE_OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+  {
+    for (long jc = 0; jc < N; jc += NC) {
+      const long nc = std::min(NC, N - jc);
+      const long npan = (nc + NR - 1) / NR;
+      for (long pc = 0; pc < K; pc += KC) {
+        const long kc = std::min(KC, K - pc);
+        const float b_beta = pc == 0 ? beta : 1.0f;
+#ifdef LSTMCORE_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (long p = 0; p < npan; ++p)
+          pack_b_panel(bp + p * kc * NR, tb, B, ldb, pc, kc, jc + p * NR,
+                       std::min<long>(NR, nc - p * NR), NR);
+        for (long ic = 0; ic < M; ic += MC) {
+          const long mc = std::min(MC, M - ic);
+          const long mpan = (mc + MR - 1) / MR;
+#ifdef LSTMCORE_HAVE_OPENMP
+#pragma omp for schedule(static)
+#endif
+          for (long p = 0; p < mpan; ++p)
+            pack_a_panel(ap + p * kc * MR, ta, A, lda, ic + p * MR,
+                         std::min<long>(MR, mc - p * MR), pc, kc, MR);
+#ifdef LSTMCORE_HAVE_OPENMP
+#pragma omp for schedule(static) collapse(2)
+#endif
+          for (long jr = 0; jr < npan; ++jr)
+            for (long ir = 0; ir < mpan; ++ir) {
+              const int m = (int)std::min<long>(MR, mc - ir * MR);
+              const int n = (int)std::min<long>(NR, nc - jr * NR);
+              t.gemm_micro(kc, ap + ir * kc * MR, bp + jr * kc * NR,
+                           C + (ic + ir * MR) * ldc + jc + jr * NR, ldc, m, n, alpha, b_beta);
+            }
+        }
+      }
+    }
+  }
+}
+
+// ---- pre-packed B ---------------------------------------------------------------------------
+// Layout: K blocks of KC rows; inside block pc, panel p occupies kc*NR floats at
+// offset pc*Npan*NR + p*kc*NR (earlier blocks are full KC rows).
+void PackedB::pack(bool tb, long K_, long N_, const float* B, long ldb) {
+  table = &kt();
+  nr = table->nr;
+  K = K_;
+  N = N_;
+  const long npan = panels();
+  float* d = data.resize(size_t(K) * npan * nr);
+  for (long pc = 0; pc < K; pc += KC) {
+    const long kc = std::min(KC, K - pc);
+    for (long p = 0; p < npan; ++p)
+      pack_b_panel(d + pc * npan * nr + p * kc * nr, tb, B, ldb, pc, kc, p * nr,
+                   std::min<long>(nr, N - p * nr), nr);
+  }
+}
+
+void sgemm_packed(long M, long p0, long p1, float alpha, bool ta, const float* A, long lda,
+                  const PackedB& B, float beta, float* C, long ldc) {
+  if (M <= 0 || p1 <= p0) return;
+  const KernelTable& t = *B.table;
+  const int MR = t.mr, NR = B.nr;
+  const long MC = mc_for(MR);
+  const long K = B.K, npan = B.panels();
+  if (K <= 0) {
+    const long j0 = p0 * NR, j1 = std::min(B.N, p1 * NR);
+    for (long i = 0; i < M; ++i)
+      for (long j = j0; j < j1; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
+  float* ap = tl_apack.resize(size_t(std::min(KC, K)) * mc_max);
+  for (long pc = 0; pc < K; pc += KC) {
+    const long kc = std::min(KC, K - pc);
+    const float b_beta = pc == 0 ? beta : 1.0f;
+    const float* bblock = B.data.data + pc * npan * NR;
+    for (long ic = 0; ic < M; ic += MC) {
+      const long mc = std::min(MC, M - ic);
+      const long mpan = (mc + MR - 1) / MR;
+      for (long p = 0; p < mpan; ++p)
+        pack_a_panel(ap + p * kc * MR, ta, A, lda, ic + p * MR, std::min<long>(MR, mc - p * MR),
+                     pc, kc, MR);
+      for (long jr = p0; jr < p1; ++jr) {
+        const int n = (int)std::min<long>(NR, B.N - jr * NR);
+        for (long ir = 0; ir < mpan; ++ir) {
+          const int m = (int)std::min<long>(MR, mc - ir * MR);
+          t.gemm_micro(kc, ap + ir * kc * MR, bblock + jr * kc * NR,
+                       C + (ic + ir * MR) * ldc + jr * NR, ldc, m, n, alpha, b_beta);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace lstmcore

@@ -1,0 +1,592 @@
+// network.cpp — the native Sequential: layers, training step, optimizer.
+//
+// Who owns what: parameters belong to Python (raw pointers here); each layer owns its
+// output, its dL/dx and its parameter gradients; the Network owns the loss gradient, the
+// gathered batch and the optimizer slots. Everything is a grow-only Buffer, so once a batch
+// shape has been seen a step allocates nothing.
+#include "kernels/network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+namespace lstmcore {
+
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+static std::string dims_str(const Dims& d) {
+  return d.seq ? "(" + std::to_string(d.B) + ", " + std::to_string(d.T) + ", " + std::to_string(d.F) + ")"
+               : "(" + std::to_string(d.B) + ", " + std::to_string(d.F) + ")";
+}
+
+// Fill mask (n values) with 0 or 1/(1-rate), keyed by (seed, salt, index).
+static void dropout_mask(float* mask, long n, float rate, uint64_t seed, uint64_t salt) {
+  const float keep = 1.0f / (1.0f - rate);
+  const uint64_t base = mix64(seed ^ mix64(salt));
+  for (long i = 0; i < n; ++i) mask[i] = uniform01(base + (uint64_t)i) >= rate ? keep : 0.0f;
+}
+
+// ===========================================================================================
+// LSTM
+class LstmLayer : public Layer {
+ public:
+  LstmLayer(const LstmConfig& cfg, long input_dim, float* W, float* U, float* b)
+      : cfg_(cfg), I_(input_dim), W_(W), U_(U), b_(b) {
+    const long G = 4 * cfg.units;
+    dW_.resize_zero(size_t(I_) * G);
+    dU_.resize_zero(size_t(cfg.units) * G);
+    if (b_) db_.resize_zero(G);
+  }
+  Dims out_dims(const Dims& in) const override {
+    if (!in.seq)
+      throw std::invalid_argument("`LSTM` expects 3D input (samples, timesteps, features); received " +
+                                  dims_str(in));
+    if (in.F != I_)
+      throw std::invalid_argument("`LSTM` was built for " + std::to_string(I_) +
+                                  " features per timestep; received input " + dims_str(in));
+    return cfg_.return_sequences ? Dims{in.B, in.T, cfg_.units, true} : Dims{in.B, 0, cfg_.units, false};
+  }
+  const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) override {
+    const long B = in.B, T = in.T, H = cfg_.units;
+    in_ = in;
+    const float* h0 = nullptr;
+    const float* c0 = nullptr;
+    if (cfg_.stateful) {
+      if (state_B_ != B) {  // first use, or a reset with another batch size
+        hs_.resize_zero(size_t(B) * H);
+        cs_.resize_zero(size_t(B) * H);
+        state_B_ = B;
+      }
+      h0 = hs_.data;
+      c0 = cs_.data;
+    }
+    dropping_ = training && cfg_.dropout > 0.0f;
+    if (dropping_) {  // Keras: one input mask per sequence, the same at every timestep
+      float* m = mask_.resize(size_t(B) * I_);
+      dropout_mask(m, B * I_, cfg_.dropout, seed, 0x1d0u);
+      float* xd = xdrop_.resize(size_t(B) * T * I_);
+      for (long b = 0; b < B; ++b)
+        for (long t = 0; t < T; ++t)
+          for (long i = 0; i < I_; ++i) xd[(b * T + t) * I_ + i] = x[(b * T + t) * I_ + i] * m[b * I_ + i];
+      x = xd;
+    }
+    lstm_forward(st_, x, W_, U_, b_, h0, c0, B, T, I_, H, cfg_.act, cfg_.ract, cfg_.go_backwards);
+    if (cfg_.stateful) {
+      for (long b = 0; b < B; ++b) {
+        std::memcpy(hs_.data + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
+        std::memcpy(cs_.data + b * H, st_.c.data + (b * T + T - 1) * H, sizeof(float) * H);
+      }
+    }
+    if (cfg_.return_sequences) return st_.h.data;
+    float* y = out_.resize(size_t(B) * H);
+    for (long b = 0; b < B; ++b)
+      std::memcpy(y + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
+    return y;
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    const long B = in_.B, T = in_.T;
+    float* dx = need_dx ? dx_.resize(size_t(B) * T * I_) : nullptr;
+    lstm_backward(st_, dx, dW_.data, dU_.data, b_ ? db_.data : nullptr, nullptr, nullptr, dy,
+                  cfg_.return_sequences, nullptr, nullptr, W_, U_);
+    if (dx && dropping_) {
+      const float* m = mask_.data;
+      for (long b = 0; b < B; ++b)
+        for (long t = 0; t < T; ++t)
+          for (long i = 0; i < I_; ++i) dx[(b * T + t) * I_ + i] *= m[b * I_ + i];
+    }
+    return dx;
+  }
+  std::vector<ParamRef> params() override {
+    const long G = 4 * cfg_.units;
+    std::vector<ParamRef> p{{W_, dW_.data, I_ * G}, {U_, dU_.data, cfg_.units * G}};
+    if (b_) p.push_back({b_, db_.data, G});
+    return p;
+  }
+  void reset_states() override {
+    if (state_B_ > 0) {
+      std::memset(hs_.data, 0, sizeof(float) * state_B_ * cfg_.units);
+      std::memset(cs_.data, 0, sizeof(float) * state_B_ * cfg_.units);
+    }
+  }
+  bool stateful() const override { return cfg_.stateful; }
+  // state access for bindings (stateful layers)
+  Buffer& h_state() { return hs_; }
+  Buffer& c_state() { return cs_; }
+  long state_batch() const { return state_B_; }
+  LstmState& state() { return st_; }
+  const LstmConfig& config() const { return cfg_; }
+
+ private:
+  LstmConfig cfg_;
+  long I_;
+  float *W_, *U_, *b_;
+  Buffer dW_, dU_, db_, out_, dx_, mask_, xdrop_, hs_, cs_;
+  long state_B_ = 0;
+  bool dropping_ = false;
+  Dims in_;
+  LstmState st_;
+};
+
+std::unique_ptr<Layer> make_lstm(const LstmConfig& cfg, long input_dim, float* W, float* U,
+                                 float* b) {
+  if (cfg.recurrent_dropout != 0.0f)
+    throw std::invalid_argument("internal error in make_lstm: recurrent_dropout is handled by the Python layer");
+  return std::make_unique<LstmLayer>(cfg, input_dim, W, U, b);
+}
+
+// ===========================================================================================
+// Dense on the last axis
+class DenseLayer : public Layer {
+ public:
+  DenseLayer(long units, long input_dim, int act, float* W, float* b)
+      : U_(units), D_(input_dim), act_(act), W_(W), b_(b) {
+    dW_.resize_zero(size_t(D_) * U_);
+    if (b_) db_.resize_zero(U_);
+  }
+  Dims out_dims(const Dims& in) const override {
+    if (in.F != D_)
+      throw std::invalid_argument("`Dense` was built for inputs with last axis " + std::to_string(D_) +
+                                  "; received input " + dims_str(in));
+    Dims o = in;
+    o.F = U_;
+    return o;
+  }
+  const float* forward(const float* x, const Dims& in, bool, uint64_t) override {
+    in_ = in;
+    x_ = x;
+    const long rows = in.rows();
+    float* y = out_.resize(size_t(rows) * U_);
+    dense_forward(y, x, W_, b_, rows, D_, U_, act_);
+    return y;
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    const long rows = in_.rows();
+    float* dz = dz_.resize(size_t(rows) * U_);
+    float* dx = need_dx ? dx_.resize(size_t(rows) * D_) : nullptr;
+    dense_backward(dx, dW_.data, b_ ? db_.data : nullptr, dz, dy, out_.data, x_, W_, rows, D_, U_, act_);
+    return dx;
+  }
+  std::vector<ParamRef> params() override {
+    std::vector<ParamRef> p{{W_, dW_.data, D_ * U_}};
+    if (b_) p.push_back({b_, db_.data, U_});
+    return p;
+  }
+
+ private:
+  long U_, D_;
+  int act_;
+  float *W_, *b_;
+  const float* x_ = nullptr;
+  Buffer dW_, db_, out_, dz_, dx_;
+  Dims in_;
+};
+
+std::unique_ptr<Layer> make_dense(long units, long input_dim, int act, float* W, float* b) {
+  return std::make_unique<DenseLayer>(units, input_dim, act, W, b);
+}
+
+// ===========================================================================================
+// Activation
+class ActivationLayer : public Layer {
+ public:
+  explicit ActivationLayer(int act) : act_(act) {}
+  Dims out_dims(const Dims& in) const override { return in; }
+  const float* forward(const float* x, const Dims& in, bool, uint64_t) override {
+    in_ = in;
+    float* y = out_.resize(in.size());
+    activation_forward(act_, y, x, in.rows(), in.F);
+    return y;
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    if (!need_dx) return nullptr;
+    float* dx = dx_.resize(in_.size());
+    activation_backward(act_, dx, out_.data, dy, in_.rows(), in_.F);
+    return dx;
+  }
+
+ private:
+  int act_;
+  Buffer out_, dx_;
+  Dims in_;
+};
+
+std::unique_ptr<Layer> make_activation(int act) { return std::make_unique<ActivationLayer>(act); }
+
+// ===========================================================================================
+// Dropout (inverted: scaled by 1/(1-rate) at training, identity at inference)
+class DropoutLayer : public Layer {
+ public:
+  explicit DropoutLayer(float rate) : rate_(rate) {}
+  Dims out_dims(const Dims& in) const override { return in; }
+  const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) override {
+    in_ = in;
+    active_ = training && rate_ > 0.0f;
+    if (!active_) return x;
+    float* m = mask_.resize(in.size());
+    dropout_mask(m, in.size(), rate_, seed, 0xd20u);
+    float* y = out_.resize(in.size());
+    for (long i = 0; i < in.size(); ++i) y[i] = x[i] * m[i];
+    return y;
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    if (!need_dx) return nullptr;
+    if (!active_) return dy;
+    float* dx = dx_.resize(in_.size());
+    for (long i = 0; i < in_.size(); ++i) dx[i] = dy[i] * mask_.data[i];
+    return dx;
+  }
+
+ private:
+  float rate_;
+  bool active_ = false;
+  Buffer mask_, out_, dx_;
+  Dims in_;
+};
+
+std::unique_ptr<Layer> make_dropout(float rate) { return std::make_unique<DropoutLayer>(rate); }
+
+// ===========================================================================================
+// RepeatVector: (B, F) -> (B, n, F)
+class RepeatVectorLayer : public Layer {
+ public:
+  explicit RepeatVectorLayer(long n) : n_(n) {}
+  Dims out_dims(const Dims& in) const override {
+    if (in.seq)
+      throw std::invalid_argument("`RepeatVector` expects 2D input (samples, features); received " + dims_str(in));
+    return Dims{in.B, n_, in.F, true};
+  }
+  const float* forward(const float* x, const Dims& in, bool, uint64_t) override {
+    in_ = in;
+    float* y = out_.resize(size_t(in.B) * n_ * in.F);
+    for (long b = 0; b < in.B; ++b)
+      for (long t = 0; t < n_; ++t) std::memcpy(y + (b * n_ + t) * in.F, x + b * in.F, sizeof(float) * in.F);
+    return y;
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    if (!need_dx) return nullptr;
+    float* dx = dx_.resize_zero(size_t(in_.B) * in_.F);
+    for (long b = 0; b < in_.B; ++b)
+      for (long t = 0; t < n_; ++t)
+        for (long f = 0; f < in_.F; ++f) dx[b * in_.F + f] += dy[(b * n_ + t) * in_.F + f];
+    return dx;
+  }
+
+ private:
+  long n_;
+  Buffer out_, dx_;
+  Dims in_;
+};
+
+std::unique_ptr<Layer> make_repeat_vector(long n) { return std::make_unique<RepeatVectorLayer>(n); }
+
+// ===========================================================================================
+// Bidirectional(LSTM): forward layer on x, backward layer with go_backwards; with
+// return_sequences the backward outputs are flipped back to input time order (Keras).
+class BidirectionalLayer : public Layer {
+ public:
+  BidirectionalLayer(const LstmConfig& cfg, long I, int merge, float* Wf, float* Uf, float* bf,
+                     float* Wb, float* Ub, float* bb)
+      : cfg_(cfg), merge_(merge) {
+    LstmConfig cf = cfg, cb = cfg;
+    cf.go_backwards = false;
+    cb.go_backwards = true;
+    fwd_ = std::make_unique<LstmLayer>(cf, I, Wf, Uf, bf);
+    bwd_ = std::make_unique<LstmLayer>(cb, I, Wb, Ub, bb);
+  }
+  Dims out_dims(const Dims& in) const override {
+    Dims o = fwd_->out_dims(in);
+    if (merge_ == 0) o.F *= 2;
+    return o;
+  }
+  const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) override {
+    in_ = in;
+    const float* yf = fwd_->forward(x, in, training, seed);
+    const float* yb = bwd_->forward(x, in, training, mix64(seed ^ 0xb1du));
+    od_ = fwd_->out_dims(in);
+    const long H = cfg_.units, rows = od_.rows(), T = in.T;
+    const long F = merge_ == 0 ? 2 * H : H;
+    float* y = out_.resize(size_t(rows) * F);
+    for (long r = 0; r < rows; ++r) {
+      // with sequences, row r = (b, t) takes the backward layer's step T-1-t
+      long rb = r;
+      if (cfg_.return_sequences) { long b = r / T, t = r % T; rb = b * T + (T - 1 - t); }
+      const float* a = yf + r * H;
+      const float* c = yb + rb * H;
+      float* o = y + r * F;
+      for (long j = 0; j < H; ++j) {
+        switch (merge_) {
+          case 0: o[j] = a[j]; o[H + j] = c[j]; break;
+          case 1: o[j] = a[j] + c[j]; break;
+          case 2: o[j] = a[j] * c[j]; break;
+          default: o[j] = (a[j] + c[j]) * 0.5f; break;
+        }
+      }
+    }
+    yf_ = yf;
+    yb_ = yb;
+    return y;
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    const long H = cfg_.units, rows = od_.rows(), T = in_.T;
+    const long F = merge_ == 0 ? 2 * H : H;
+    float* df = dyf_.resize(size_t(rows) * H);
+    float* dbk = dyb_.resize(size_t(rows) * H);
+    for (long r = 0; r < rows; ++r) {
+      long rb = r;
+      if (cfg_.return_sequences) { long b = r / T, t = r % T; rb = b * T + (T - 1 - t); }
+      const float* g = dy + r * F;
+      for (long j = 0; j < H; ++j) {
+        switch (merge_) {
+          case 0: df[r * H + j] = g[j]; dbk[rb * H + j] = g[H + j]; break;
+          case 1: df[r * H + j] = g[j]; dbk[rb * H + j] = g[j]; break;
+          case 2: df[r * H + j] = g[j] * yb_[rb * H + j]; dbk[rb * H + j] = g[j] * yf_[r * H + j]; break;
+          default: df[r * H + j] = 0.5f * g[j]; dbk[rb * H + j] = 0.5f * g[j]; break;
+        }
+      }
+    }
+    const float* dxf = fwd_->backward(df, need_dx);
+    if (!need_dx) {
+      bwd_->backward(dbk, false);
+      return nullptr;
+    }
+    float* dx = dx_.resize(in_.size());
+    std::memcpy(dx, dxf, sizeof(float) * in_.size());
+    const float* dxb = bwd_->backward(dbk, true);
+    for (long i = 0; i < in_.size(); ++i) dx[i] += dxb[i];
+    return dx;
+  }
+  std::vector<ParamRef> params() override {
+    auto p = fwd_->params();
+    auto q = bwd_->params();
+    p.insert(p.end(), q.begin(), q.end());
+    return p;
+  }
+  void reset_states() override { fwd_->reset_states(); bwd_->reset_states(); }
+  bool stateful() const override { return cfg_.stateful; }
+
+ private:
+  LstmConfig cfg_;
+  int merge_;
+  std::unique_ptr<LstmLayer> fwd_, bwd_;
+  const float *yf_ = nullptr, *yb_ = nullptr;
+  Buffer out_, dyf_, dyb_, dx_;
+  Dims in_, od_;
+};
+
+std::unique_ptr<Layer> make_bidirectional(const LstmConfig& cfg, long I, int merge, float* Wf,
+                                          float* Uf, float* bf, float* Wb, float* Ub, float* bb) {
+  return std::make_unique<BidirectionalLayer>(cfg, I, merge, Wf, Uf, bf, Wb, Ub, bb);
+}
+
+// ===========================================================================================
+// Network
+Dims Network::output_dims(const Dims& in) const {
+  Dims d = in;
+  for (const auto& l : layers_) d = l->out_dims(d);
+  return d;
+}
+
+std::vector<ParamRef>& Network::params() {
+  if (params_dirty_) {
+    params_.clear();
+    for (auto& l : layers_)
+      for (const ParamRef& p : l->params()) params_.push_back(p);
+    params_dirty_ = false;
+  }
+  return params_;
+}
+
+int Network::slots_per_param() const {
+  switch (opt_.kind) {
+    case OPT_ADAM: return 2;
+    case OPT_RMSPROP: return 1;
+    default: return opt_.momentum != 0.0f ? 1 : 0;
+  }
+}
+
+void Network::set_optimizer(const OptimizerConfig& o) {
+  opt_ = o;
+  slot_a_.clear();
+  slot_b_.clear();
+  iterations = 0;
+  ensure_slots();
+}
+
+void Network::ensure_slots() {
+  auto& ps = params();
+  const int k = slots_per_param();
+  if (slot_a_.size() == ps.size() && (k < 2 || slot_b_.size() == ps.size())) return;
+  slot_a_.clear();
+  slot_b_.clear();
+  for (const ParamRef& p : ps) {
+    if (k >= 1) { slot_a_.emplace_back(); slot_a_.back().resize_zero(p.n); }
+    if (k >= 2) { slot_b_.emplace_back(); slot_b_.back().resize_zero(p.n); }
+  }
+}
+
+std::vector<Buffer*> Network::optimizer_slots() {
+  ensure_slots();
+  std::vector<Buffer*> out;
+  const int k = slots_per_param();
+  for (size_t i = 0; i < params().size(); ++i) {
+    if (k >= 1) out.push_back(&slot_a_[i]);
+    if (k >= 2) out.push_back(&slot_b_[i]);
+  }
+  return out;
+}
+
+void Network::reset_states() {
+  for (auto& l : layers_) l->reset_states();
+}
+
+const float* Network::forward_all(const float* x, const Dims& in, bool training, uint64_t seed,
+                                  Dims& out) {
+  Dims d = in;
+  const float* a = x;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Dims nd = layers_[i]->out_dims(d);
+    a = layers_[i]->forward(a, d, training, mix64(seed + 0x100 * (i + 1)));
+    d = nd;
+  }
+  out = d;
+  return a;
+}
+
+void Network::zero_grads() {
+  for (const ParamRef& p : params()) std::memset(p.g, 0, sizeof(float) * p.n);
+}
+
+void Network::backward_all(const float* dy) {
+  const float* g = dy;
+  for (size_t i = layers_.size(); i-- > 0;) g = layers_[i]->backward(g, i > 0);
+}
+
+static void accumulate_metrics(const std::vector<int>& metrics, const float* y, const float* p,
+                               const Dims& od, StepStats& st) {
+  // Metrics are sums over samples: an element mean per sample (rows of one sample averaged).
+  const long rows = od.rows(), per = od.seq ? od.T : 1;
+  for (size_t k = 0; k < metrics.size() && k < 8; ++k) {
+    const bool sparse = metrics[k] == MET_SPARSE_ACC;
+    double s = metric_sum(metrics[k], y, p, rows, od.F);
+    (void)sparse;
+    st.metric_sums[k] += s / per;
+  }
+}
+
+double Network::compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed) {
+  Dims od;
+  const float* p = forward_all(x, in, true, seed, od);
+  float* gy = gy_.resize(od.size());
+  double loss = loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
+  zero_grads();
+  backward_all(gy);
+  return loss;
+}
+
+bool Network::train_step(const float* x, const Dims& in, const float* y, StepStats& st,
+                         uint64_t seed) {
+  Dims od;
+  const float* p = forward_all(x, in, true, seed, od);
+  float* gy = gy_.resize(od.size());
+  double loss = loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
+  if (!std::isfinite(loss)) {
+    st.loss = loss;
+    return false;
+  }
+  accumulate_metrics(metrics_, y, p, od, st);
+  zero_grads();
+  backward_all(gy);
+  apply_update();
+  st.loss += loss * in.B;
+  st.samples += in.B;
+  return true;
+}
+
+void Network::test_step(const float* x, const Dims& in, const float* y, StepStats& st) {
+  Dims od;
+  const float* p = forward_all(x, in, false, 0, od);
+  double loss = loss_forward_backward(loss_, y, p, nullptr, od.rows(), od.F);
+  accumulate_metrics(metrics_, y, p, od, st);
+  st.loss += loss * in.B;
+  st.samples += in.B;
+}
+
+const float* Network::predict_step(const float* x, const Dims& in) {
+  Dims od;
+  return forward_all(x, in, false, 0, od);
+}
+
+void Network::apply_update() {
+  ensure_slots();
+  auto& ps = params();
+  ++iterations;
+  // Keras 2 `decay`: lr / (1 + decay * iterations), iterations counted before this update.
+  const float lr = opt_.decay > 0.0f ? (float)(opt_.lr / (1.0 + (double)opt_.decay * (iterations - 1)))
+                                     : opt_.lr;
+  for (size_t i = 0; i < ps.size(); ++i) {
+    const ParamRef& p = ps[i];
+    switch (opt_.kind) {
+      case OPT_ADAM:
+        adam_update(p.w, p.g, slot_a_[i].data, slot_b_[i].data, p.n, lr, opt_.beta_1, opt_.beta_2,
+                    opt_.epsilon, iterations);
+        break;
+      case OPT_RMSPROP:
+        rmsprop_update(p.w, p.g, slot_a_[i].data, p.n, lr, opt_.rho, opt_.epsilon);
+        break;
+      default:
+        sgd_update(p.w, p.g, opt_.momentum != 0.0f ? slot_a_[i].data : nullptr, p.n, lr,
+                   opt_.momentum, opt_.nesterov);
+    }
+  }
+}
+
+long Network::train_batches(const float* x, long x_len, const Dims& sample, const float* y,
+                            long y_len, const int64_t* idx, long N, long bs, long k0, long k1,
+                            uint64_t seed, double* batch_losses, StepStats& total, bool* bad,
+                            const std::function<bool()>& interrupted) {
+  *bad = false;
+  long done = 0;
+  for (long k = k0; k < k1; ++k) {
+    const long s0 = k * bs, s1 = std::min(N, s0 + bs), B = s1 - s0;
+    const float* xb;
+    const float* yb;
+    bool contiguous = true;
+    for (long i = 1; i < B && contiguous; ++i) contiguous = idx[s0 + i] == idx[s0] + i;
+    if (contiguous) {
+      xb = x + idx[s0] * x_len;
+      yb = y + idx[s0] * y_len;
+    } else {
+      float* xg = xg_.resize(size_t(B) * x_len);
+      float* yg = yg_.resize(size_t(B) * y_len);
+      for (long i = 0; i < B; ++i) {
+        std::memcpy(xg + i * x_len, x + idx[s0 + i] * x_len, sizeof(float) * x_len);
+        std::memcpy(yg + i * y_len, y + idx[s0 + i] * y_len, sizeof(float) * y_len);
+      }
+      xb = xg;
+      yb = yg;
+    }
+    Dims in = sample;
+    in.B = B;
+    StepStats st;
+    if (!train_step(xb, in, yb, st, mix64(seed + (uint64_t)k))) {
+      batch_losses[k - k0] = st.loss;
+      *bad = true;
+      return done;
+    }
+    batch_losses[k - k0] = st.loss / B;
+    total.loss += st.loss;
+    total.samples += st.samples;
+    for (int m = 0; m < 8; ++m) total.metric_sums[m] += st.metric_sums[m];
+    ++done;
+    if (interrupted && interrupted()) break;
+  }
+  return done;
+}
+
+}  // namespace lstmcore

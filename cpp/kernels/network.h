@@ -1,0 +1,134 @@
+// network.h — a Sequential model's layers, loss, metrics and optimizer in native code, so a
+// whole training step (forward, loss, backward, update) is one call with no Python between
+// layers and no allocation once the shapes have been seen.
+//
+// Parameters are NOT owned here: each layer holds raw pointers to float32 buffers owned by
+// the Python layer objects (NumPy arrays that the bindings keep alive), so get_weights /
+// set_weights / the optimizer all act on the same memory. Gradients and optimizer slots
+// are owned here.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace lstmcore {
+
+struct Dims {
+  long B = 0, T = 0, F = 0;  // T ignored when !seq
+  bool seq = false;          // (B, T, F) when true, else (B, F)
+  long rows() const { return seq ? B * T : B; }
+  long size() const { return rows() * F; }
+};
+
+struct ParamRef {
+  float* w;
+  float* g;
+  long n;
+};
+
+// Counter-based RNG (splitmix64): a mask depends only on (seed, step, layer, index), never on
+// threads or call order, so seeded runs are bit-identical.
+uint64_t mix64(uint64_t x);
+inline float uniform01(uint64_t key) { return (float)(mix64(key) >> 40) * (1.0f / 16777216.0f); }
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  virtual Dims out_dims(const Dims& in) const = 0;  // throws std::invalid_argument on misuse
+  // forward: returns the output (owned by the layer, valid until the next forward).
+  virtual const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) = 0;
+  // backward: from dL/dy of the last forward; accumulates parameter gradients; returns
+  // dL/dx (owned by the layer) when need_dx, else null.
+  virtual const float* backward(const float* dy, bool need_dx) = 0;
+  virtual std::vector<ParamRef> params() { return {}; }
+  virtual void reset_states() {}
+  virtual bool stateful() const { return false; }
+};
+
+struct LstmConfig {
+  long units = 0;
+  int act = ACT_TANH, ract = ACT_SIGMOID;
+  bool return_sequences = false, stateful = false, go_backwards = false;
+  float dropout = 0.0f, recurrent_dropout = 0.0f;
+};
+std::unique_ptr<Layer> make_lstm(const LstmConfig& cfg, long input_dim, float* W, float* U,
+                                 float* b);
+std::unique_ptr<Layer> make_dense(long units, long input_dim, int act, float* W, float* b);
+std::unique_ptr<Layer> make_activation(int act);
+std::unique_ptr<Layer> make_dropout(float rate);
+std::unique_ptr<Layer> make_repeat_vector(long n);
+// merge: 0 concat, 1 sum, 2 mul, 3 ave
+std::unique_ptr<Layer> make_bidirectional(const LstmConfig& cfg, long input_dim, int merge,
+                                          float* Wf, float* Uf, float* bf, float* Wb, float* Ub,
+                                          float* bb);
+
+enum Optim { OPT_SGD = 0, OPT_ADAM = 1, OPT_RMSPROP = 2 };
+struct OptimizerConfig {
+  int kind = OPT_SGD;
+  float lr = 0.01f, momentum = 0.0f, beta_1 = 0.9f, beta_2 = 0.999f, rho = 0.9f,
+        epsilon = 1e-7f, decay = 0.0f;
+  bool nesterov = false;
+};
+
+struct StepStats {
+  double loss = 0.0;
+  double metric_sums[8] = {0};
+  long samples = 0;
+};
+
+class Network {
+ public:
+  void add(std::unique_ptr<Layer> layer) { layers_.push_back(std::move(layer)); params_dirty_ = true; }
+  size_t size() const { return layers_.size(); }
+  Dims output_dims(const Dims& in) const;
+
+  void set_loss(int loss) { loss_ = loss; }
+  void set_metrics(const std::vector<int>& m) { metrics_ = m; }
+  void set_optimizer(const OptimizerConfig& o);
+  const OptimizerConfig& optimizer() const { return opt_; }
+  int64_t iterations = 0;  // optimizer steps taken (Keras `optimizer.iterations`)
+
+  // One batch. x (B, T, F) or (B, F) per `in`; y_true laid out like the output (class
+  // indices as floats for sparse). Returns false, without updating anything, when the loss
+  // is not finite.
+  bool train_step(const float* x, const Dims& in, const float* y, StepStats& st, uint64_t seed);
+  void test_step(const float* x, const Dims& in, const float* y, StepStats& st);
+  // Gradients only (no update): for tests and for callers with their own optimizer.
+  double compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed);
+  const float* predict_step(const float* x, const Dims& in);  // owned by the last layer
+
+  // A run of batches over gathered rows: batch k covers samples idx[k*bs .. min(N, +bs)).
+  // x is (N, per-sample x_len) and y (N, per-sample y_len). Stops early (returning the
+  // batches done) when interrupted() says so or a loss is not finite (*bad = true).
+  long train_batches(const float* x, long x_len, const Dims& sample, const float* y, long y_len,
+                     const int64_t* idx, long N, long bs, long k0, long k1, uint64_t seed,
+                     double* batch_losses, StepStats& total, bool* bad,
+                     const std::function<bool()>& interrupted);
+
+  void reset_states();
+  std::vector<ParamRef>& params();
+  std::vector<Buffer*> optimizer_slots();  // per parameter: 0, 1 or 2 slots in order
+  int slots_per_param() const;
+  void ensure_slots();
+
+ private:
+  const float* forward_all(const float* x, const Dims& in, bool training, uint64_t seed, Dims& out);
+  void backward_all(const float* dy);
+  void apply_update();
+  void zero_grads();
+
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<ParamRef> params_;
+  bool params_dirty_ = true;
+  std::vector<Buffer> slot_a_, slot_b_;
+  int loss_ = LOSS_MSE;
+  std::vector<int> metrics_;
+  OptimizerConfig opt_;
+  Buffer gy_, xg_, yg_;
+};
+
+}  // namespace lstmcore

@@ -1,0 +1,311 @@
+// microkernels.inl — the SIMD leaf kernels, written once and compiled once per ISA.
+//
+// Each isa_*.cpp defines, inside its own namespace (lstmcore::generic, lstmcore::avx2, ...),
+// a vector type `V` of `W` floats and the handful of operations below, then includes this
+// file. The linker can therefore never mix an AVX copy into the portable path (simdjson and
+// Highway do the same). This file includes nothing itself and uses no STL.
+//
+// Operations every ISA provides:
+//   vload vstore vset1 vzero vadd vsub vmul vdiv vfma(a,b,c)=a*b+c vabs
+//   vmax_keep(lo, x): max(lo, x), returning x when x is NaN (so NaN propagates)
+//   vmin_keep(hi, x): min(hi, x), returning x when x is NaN
+//   vround(x): round to nearest integer; vpow2i(n): 2^n for integral n in [-126, 127]
+//   vsel_lt(a, b, x, y): a < b ? x : y (lane-wise); vsel_gt0in1(y, x): 0 < y < 1 ? x : 0
+//   vsel_gt0(y, x): y > 0 ? x : 0; vcopysign(mag, sgn): |mag| with the sign of sgn
+//
+// What is deliberately left out: denormal outputs of exp (results below FLT_MIN flush to
+// ~1.2e-38, harmless for sigmoid/tanh), and any -ffast-math style approximation.
+
+// ----------------------------------------------------------------------------------------
+// Activation codes (must match kernels/activations.h)
+enum { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_HARD_SIGMOID = 2, ACT_HARD_SIGMOID_K2 = 3,
+       ACT_TANH = 4, ACT_RELU = 5, ACT_SOFTMAX = 6 };
+
+// ----------------------------------------------------------------------------------------
+// exp: Cephes expf. Range reduction x = n*ln2 + r with ln2 split in two, degree-6
+// polynomial on |r| <= ln2/2, scale by 2^n built in the exponent bits. ~1 ulp.
+static inline V vexp(V x) {
+  x = vmin_keep(vset1(88.0f), vmax_keep(vset1(-87.33654f), x));
+  V n = vround(vmul(x, vset1(1.44269504088896341f)));
+  V r = vsub(x, vmul(n, vset1(0.693359375f)));
+  r = vsub(r, vmul(n, vset1(-2.12194440e-4f)));
+  V p = vset1(1.9875691500e-4f);
+  p = vfma(p, r, vset1(1.3981999507e-3f));
+  p = vfma(p, r, vset1(8.3334519073e-3f));
+  p = vfma(p, r, vset1(4.1665795894e-2f));
+  p = vfma(p, r, vset1(1.6666665459e-1f));
+  p = vfma(p, r, vset1(5.0000001201e-1f));
+  p = vfma(p, vmul(r, r), vadd(r, vset1(1.0f)));
+  return vmul(p, vpow2i(n));
+}
+
+// sigmoid(x) = 1/(1+e) for x >= 0, e/(1+e) for x < 0, with e = exp(-|x|) <= 1:
+// never overflows, exact 0/1 limits at -inf/+inf (up to FLT_MIN), abs error < 1e-7.
+static inline V vsigmoid(V x) {
+  V e = vexp(vsub(vzero(), vabs(x)));
+  V s = vdiv(vset1(1.0f), vadd(vset1(1.0f), e));
+  return vsel_lt(x, vzero(), vmul(e, s), s);
+}
+
+// tanh: odd polynomial for |x| < 0.625 (relative error < 1 ulp, fitted on [0, 0.625]),
+// (1-e)/(1+e) with e = exp(-2|x|) beyond, sign restored.
+static inline V vtanh(V x) {
+  V ax = vabs(x);
+  V x2 = vmul(x, x);
+  V p = vset1(2.178023569e-03f);
+  p = vfma(p, x2, vset1(-8.214971982e-03f));
+  p = vfma(p, x2, vset1(2.171555348e-02f));
+  p = vfma(p, x2, vset1(-5.394939706e-02f));
+  p = vfma(p, x2, vset1(1.333322674e-01f));
+  p = vfma(p, x2, vset1(-3.333333135e-01f));
+  V small = vfma(vmul(x, x2), p, x);
+  V e = vexp(vmul(ax, vset1(-2.0f)));
+  V big = vcopysign(vdiv(vsub(vset1(1.0f), e), vadd(vset1(1.0f), e)), x);
+  return vsel_lt(ax, vset1(0.625f), small, big);
+}
+
+// Keras 3 hard_sigmoid: relu6(x + 3) / 6 (division, as Keras/PyTorch compute it).
+static inline V vhard_sigmoid(V x) {
+  V t = vmin_keep(vset1(6.0f), vmax_keep(vzero(), vadd(x, vset1(3.0f))));
+  return vdiv(t, vset1(6.0f));
+}
+// Keras 2 hard_sigmoid: clip(0.2x + 0.5, 0, 1).
+static inline V vhard_sigmoid_k2(V x) {
+  V t = vadd(vmul(x, vset1(0.2f)), vset1(0.5f));
+  return vmin_keep(vset1(1.0f), vmax_keep(vzero(), t));
+}
+static inline V vrelu(V x) { return vmax_keep(vzero(), x); }
+
+static inline V vact(int act, V x) {
+  switch (act) {
+    case ACT_SIGMOID: return vsigmoid(x);
+    case ACT_HARD_SIGMOID: return vhard_sigmoid(x);
+    case ACT_HARD_SIGMOID_K2: return vhard_sigmoid_k2(x);
+    case ACT_TANH: return vtanh(x);
+    case ACT_RELU: return vrelu(x);
+    default: return x;
+  }
+}
+
+// Derivative expressed through the activation's OUTPUT y (saved in forward), so that the
+// backward pass never recomputes exp: s(1-s), 1-t^2, the hard sigmoids' slope inside (0,1).
+static inline V vdact(int act, V y) {
+  switch (act) {
+    case ACT_SIGMOID: return vmul(y, vsub(vset1(1.0f), y));
+    case ACT_HARD_SIGMOID: return vsel_gt0in1(y, vset1(1.0f / 6.0f));
+    case ACT_HARD_SIGMOID_K2: return vsel_gt0in1(y, vset1(0.2f));
+    case ACT_TANH: return vsub(vset1(1.0f), vmul(y, y));
+    case ACT_RELU: return vsel_gt0(y, vset1(1.0f));
+    default: return vset1(1.0f);
+  }
+}
+
+// Tails go through a W-wide stack buffer: the same vector code, so a value's result never
+// depends on whether it sits in a tail.
+static inline V vload_n(const float* p, long n) {
+  float buf[W];
+  for (long i = 0; i < W; ++i) buf[i] = i < n ? p[i] : 0.0f;
+  return vload(buf);
+}
+static inline void vstore_n(float* p, V v, long n) {
+  float buf[W];
+  vstore(buf, v);
+  for (long i = 0; i < n; ++i) p[i] = buf[i];
+}
+
+// ----------------------------------------------------------------------------------------
+// act_forward: y = act(x) elementwise, n values; y may alias x. Softmax is row-wise below.
+static void act_forward(int act, float* y, const float* x, long n) {
+  if (act == ACT_LINEAR) {
+    if (y != x) for (long i = 0; i < n; ++i) y[i] = x[i];
+    return;
+  }
+  long i = 0;
+  for (; i + W <= n; i += W) vstore(y + i, vact(act, vload(x + i)));
+  if (i < n) vstore_n(y + i, vact(act, vload_n(x + i, n - i)), n - i);
+}
+
+// act_backward: dx = dy * act'(y), from the saved output y; dx may alias dy.
+static void act_backward(int act, float* dx, const float* y, const float* dy, long n) {
+  long i = 0;
+  for (; i + W <= n; i += W) vstore(dx + i, vmul(vload(dy + i), vdact(act, vload(y + i))));
+  if (i < n) {
+    V r = vmul(vload_n(dy + i, n - i), vdact(act, vload_n(y + i, n - i)));
+    vstore_n(dx + i, r, n - i);
+  }
+}
+
+// softmax_rows: y[r] = exp(x[r] - max x[r]) / sum, rows of n values; fixed reduction order.
+static void softmax_rows(float* y, const float* x, long rows, long n) {
+  for (long r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    float mx = xr[0];
+    for (long i = 1; i < n; ++i) mx = xr[i] > mx ? xr[i] : mx;
+    V vm = vset1(mx);
+    V vs = vzero();
+    long i = 0;
+    for (; i + W <= n; i += W) {
+      V e = vexp(vsub(vload(xr + i), vm));
+      vstore(yr + i, e);
+      vs = vadd(vs, e);
+    }
+    float buf[W];
+    vstore(buf, vs);
+    float s = 0.0f;
+    for (long k = 0; k < W; ++k) s += buf[k];
+    for (; i < n; ++i) {
+      V e = vexp(vsub(vload_n(xr + i, 1), vm));
+      vstore_n(yr + i, e, 1);
+      s += yr[i];
+    }
+    float inv = 1.0f / s;
+    for (long k = 0; k < n; ++k) yr[k] *= inv;
+  }
+}
+
+// ----------------------------------------------------------------------------------------
+// GEMM micro-kernel: C[m x n] = alpha * Ap * Bp + beta * C for one MR x NR tile.
+//   ap  packed A panel: kc steps of `lda_p` (= MR) floats, rows 0..MRC-1 used
+//   bp  packed B panel: kc steps of NR = NV*W floats (zero padded past n)
+//   c   (m, n) with leading dimension ldc; m <= MRC, n <= NR
+// beta == 0 never reads C (it may hold garbage). The update is alpha*acc + beta*c with the
+// same operations for full and edge tiles, so an element's value does not depend on where
+// the tile grid put it.
+template <int MRC, int NV>
+static inline void gemm_micro_t(long kc, const float* ap, long lda_p, const float* bp,
+                                float* c, long ldc, int m, int n, float alpha, float beta) {
+  V acc[MRC][NV];
+  for (int i = 0; i < MRC; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
+  for (long k = 0; k < kc; ++k) {
+    V b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = vload(bp + k * (NV * W) + j * W);
+    for (int i = 0; i < MRC; ++i) {
+      V a = vset1(ap[k * lda_p + i]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(a, b[j], acc[i][j]);
+    }
+  }
+  const bool unit_alpha = alpha == 1.0f;
+  V va = vset1(alpha), vb = vset1(beta);
+  if (m == MRC && n == NV * W) {
+    for (int i = 0; i < MRC; ++i)
+      for (int j = 0; j < NV; ++j) {
+        float* cp = c + i * ldc + j * W;
+        V r = unit_alpha ? acc[i][j] : vmul(va, acc[i][j]);
+        if (beta == 1.0f) r = vadd(r, vload(cp));
+        else if (beta != 0.0f) r = vadd(r, vmul(vb, vload(cp)));
+        vstore(cp, r);
+      }
+    return;
+  }
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < NV; ++j) {
+      long nj = n - j * W;
+      if (nj <= 0) break;
+      if (nj > W) nj = W;
+      float* cp = c + i * ldc + j * W;
+      V r = unit_alpha ? acc[i][j] : vmul(va, acc[i][j]);
+      if (beta == 1.0f) r = vadd(r, vload_n(cp, nj));
+      else if (beta != 0.0f) r = vadd(r, vmul(vb, vload_n(cp, nj)));
+      vstore_n(cp, r, nj);
+    }
+}
+
+// gemm_micro: picks the narrowest row count that covers m, so a GEMV-like call (the
+// stateful one-sample step) does not pay for MR rows.
+static void gemm_micro(long kc, const float* ap, const float* bp, float* c, long ldc,
+                       int m, int n, float alpha, float beta) {
+  if (m == MR) gemm_micro_t<MR, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
+  else if (m == 1) gemm_micro_t<1, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
+  else if (m == 2) gemm_micro_t<2, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
+  else if (m <= 4) gemm_micro_t<4, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
+  else gemm_micro_t<MR, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
+}
+
+// ----------------------------------------------------------------------------------------
+// lstm_gates_fwd_row: gate nonlinearity for one batch row and units [j0, j1).
+//   g      (4H)  in: preactivations x_t.W + h_{t-1}.U (blocks i|f|c|o), bias not yet added;
+//                out: activated gates i, f, g, o (saved for backward)
+//   bias   (4H)  or null
+//   c_prev (H)   in
+//   c, tc, h (H) out: c = f*c_prev + i*g, tc = act(c), h = o*tc
+static void lstm_gates_fwd_row(float* g, const float* bias, const float* c_prev, float* c,
+                               float* tc, float* h, long H, long j0, long j1, int act,
+                               int ract) {
+  float* gi = g;
+  float* gf = g + H;
+  float* gg = g + 2 * H;
+  float* go = g + 3 * H;
+  const float* bi = bias;
+  const float* bf = bias ? bias + H : nullptr;
+  const float* bg = bias ? bias + 2 * H : nullptr;
+  const float* bo = bias ? bias + 3 * H : nullptr;
+  long j = j0;
+  for (; j < j1; j += W) {
+    long n = j1 - j < W ? j1 - j : W;
+    bool full = n == W;
+    V zi = full ? vload(gi + j) : vload_n(gi + j, n);
+    V zf = full ? vload(gf + j) : vload_n(gf + j, n);
+    V zg = full ? vload(gg + j) : vload_n(gg + j, n);
+    V zo = full ? vload(go + j) : vload_n(go + j, n);
+    if (bias) {
+      zi = vadd(zi, full ? vload(bi + j) : vload_n(bi + j, n));
+      zf = vadd(zf, full ? vload(bf + j) : vload_n(bf + j, n));
+      zg = vadd(zg, full ? vload(bg + j) : vload_n(bg + j, n));
+      zo = vadd(zo, full ? vload(bo + j) : vload_n(bo + j, n));
+    }
+    V vi = vact(ract, zi), vf = vact(ract, zf), vg = vact(act, zg), vo = vact(ract, zo);
+    V cp = full ? vload(c_prev + j) : vload_n(c_prev + j, n);
+    V vc = vadd(vmul(vf, cp), vmul(vi, vg));
+    V vt = vact(act, vc);
+    V vh = vmul(vo, vt);
+    if (full) {
+      vstore(gi + j, vi); vstore(gf + j, vf); vstore(gg + j, vg); vstore(go + j, vo);
+      vstore(c + j, vc); vstore(tc + j, vt); vstore(h + j, vh);
+    } else {
+      vstore_n(gi + j, vi, n); vstore_n(gf + j, vf, n); vstore_n(gg + j, vg, n);
+      vstore_n(go + j, vo, n); vstore_n(c + j, vc, n); vstore_n(tc + j, vt, n);
+      vstore_n(h + j, vh, n);
+    }
+  }
+}
+
+// lstm_gates_bwd_row: backward of the gate kernel for one batch row, units [j0, j1).
+//   g      (4H)  in: activated gates saved by forward; out: dz, gradient of the
+//                preactivations (blocks i|f|c|o), written in place
+//   dc     (H)   in: dL/dc_t from step t+1 (and the final-state gradient); out: dL/dc_{t-1}
+//   dh     (H)   in: dL/dh_t (output gradient plus recurrent gradient)
+//   c_prev (H), tc (H) in: saved c_{t-1} and act(c_t)
+static void lstm_gates_bwd_row(float* g, float* dc, const float* dh, const float* c_prev,
+                               const float* tc, long H, long j0, long j1, int act, int ract) {
+  float* gi = g;
+  float* gf = g + H;
+  float* gg = g + 2 * H;
+  float* go = g + 3 * H;
+  for (long j = j0; j < j1; j += W) {
+    long n = j1 - j < W ? j1 - j : W;
+    bool full = n == W;
+    V vi = full ? vload(gi + j) : vload_n(gi + j, n);
+    V vf = full ? vload(gf + j) : vload_n(gf + j, n);
+    V vg = full ? vload(gg + j) : vload_n(gg + j, n);
+    V vo = full ? vload(go + j) : vload_n(go + j, n);
+    V vt = full ? vload(tc + j) : vload_n(tc + j, n);
+    V cp = full ? vload(c_prev + j) : vload_n(c_prev + j, n);
+    V vdh = full ? vload(dh + j) : vload_n(dh + j, n);
+    V vdc = full ? vload(dc + j) : vload_n(dc + j, n);
+    vdc = vadd(vdc, vmul(vmul(vdh, vo), vdact(act, vt)));
+    V dzi = vmul(vmul(vdc, vg), vdact(ract, vi));
+    V dzf = vmul(vmul(vdc, cp), vdact(ract, vf));
+    V dzg = vmul(vmul(vdc, vi), vdact(act, vg));
+    V dzo = vmul(vmul(vdh, vt), vdact(ract, vo));
+    V dcp = vmul(vdc, vf);
+    if (full) {
+      vstore(gi + j, dzi); vstore(gf + j, dzf); vstore(gg + j, dzg); vstore(go + j, dzo);
+      vstore(dc + j, dcp);
+    } else {
+      vstore_n(gi + j, dzi, n); vstore_n(gf + j, dzf, n); vstore_n(gg + j, dzg, n);
+      vstore_n(go + j, dzo, n); vstore_n(dc + j, dcp, n);
+    }
+  }
+}
