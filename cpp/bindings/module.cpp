@@ -577,5 +577,6 @@ PYBIND11_MODULE(_core, m) {
       }, "Flat writeable views of the optimizer slots (per parameter: none, velocity, or m and v).")
       .def("slots_per_param", [](PyNetwork& n) { return n.net.slots_per_param(); })
       .def("reset_states", [](PyNetwork& n) { n.net.reset_states(); })
+      .def("reset_layer_states", [](PyNetwork& n, size_t i) { n.net.reset_layer(i); })
       .def("num_layers", [](PyNetwork& n) { return n.net.size(); });
 }

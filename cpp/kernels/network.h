@@ -110,6 +110,7 @@ class Network {
                      const std::function<bool()>& interrupted);
 
   void reset_states();
+  void reset_layer(size_t i) { if (i < layers_.size()) layers_[i]->reset_states(); }
   std::vector<ParamRef>& params();
   std::vector<Buffer*> optimizer_slots();  // per parameter: 0, 1 or 2 slots in order
   int slots_per_param() const;

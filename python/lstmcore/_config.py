@@ -1,0 +1,44 @@
+"""Process-wide settings: the random seed, threads and build information."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+_state = {"seed": None, "rng": np.random.default_rng()}
+
+
+def set_seed(seed: int) -> None:
+    """Seed weight initialisation, shuffling and dropout.
+
+    Args:
+        seed: a non-negative integer. Two runs after the same ``set_seed`` give
+            bit-identical weights, whatever the thread count.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer; received seed={seed!r}")
+    _state["seed"] = int(seed)
+    _state["rng"] = np.random.default_rng(int(seed))
+
+
+def rng() -> np.random.Generator:
+    """The generator used for initialisers, shuffling and dropout seeds."""
+    return _state["rng"]
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads the native kernels use (OpenMP)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"`n` must be a positive integer; received n={n!r}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The number of threads the native kernels use."""
+    return int(_core.get_num_threads())
+
+
+def build_info() -> dict:
+    """Compiler, OpenMP, the SIMD level selected at run time and those compiled in."""
+    return dict(_core.build_info())

@@ -1,0 +1,25 @@
+"""Activation names (resolved once, computed natively)."""
+
+from __future__ import annotations
+
+ACTIVATIONS = (
+    "linear",
+    "sigmoid",
+    "hard_sigmoid",
+    "hard_sigmoid_keras2",
+    "tanh",
+    "relu",
+    "softmax",
+)
+
+
+def get(identifier) -> str:
+    """Resolve an activation given by name (or ``None`` for linear) to its canonical name."""
+    if identifier is None:
+        return "linear"
+    if isinstance(identifier, str):
+        name = identifier.lower()
+        if name in ACTIVATIONS:
+            return name
+    valid = ", ".join(repr(a) for a in ACTIVATIONS)
+    raise ValueError(f"unknown activation {identifier!r}; expected one of {valid} (or None)")

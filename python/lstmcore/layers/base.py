@@ -1,0 +1,164 @@
+"""The layer base class: naming, input-shape arguments, weights, configs."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+import numpy as np
+
+_name_counts: dict[str, int] = defaultdict(int)
+
+
+def _snake(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+
+
+def _unique_name(prefix: str) -> str:
+    n = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def _shape_tuple(value, arg: str, allow_none_first: bool = False):
+    try:
+        shape = tuple(value)
+    except TypeError:
+        raise ValueError(f"`{arg}` must be a tuple; received {arg}={value!r}") from None
+    for i, s in enumerate(shape):
+        if s is None and (i == 0 and allow_none_first or i < len(shape) - 1):
+            continue
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
+            raise ValueError(f"`{arg}` entries must be positive integers (or None for a variable "
+                             f"length); received {arg}={value!r}")
+    return tuple(None if s is None else int(s) for s in shape)
+
+
+def check_positive_int(value, arg: str, layer: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{layer}` expects `{arg}` to be a positive integer; received {arg}={value!r}")
+    return int(value)
+
+
+def check_rate(value, arg: str, layer: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not 0.0 <= v < 1.0:
+        raise ValueError(f"`{layer}` expects `{arg}` in [0, 1); received {arg}={value!r}")
+    return v
+
+
+class Layer:
+    """Base class of lstmcore layers (Keras semantics).
+
+    Args:
+        name: layer name; default: the snake-cased class name, numbered when repeated.
+        input_shape: per-sample input shape, e.g. ``(timesteps, features)``; first layer only.
+        batch_input_shape: ``(batch, timesteps, features)``; fixes the batch size (stateful).
+        input_dim, input_length: the Keras 1/2 spelling of ``input_shape=(input_length, input_dim)``.
+    """
+
+    _weight_names: tuple[str, ...] = ()
+
+    def __init__(self, name=None, input_shape=None, batch_input_shape=None, input_dim=None,
+                 input_length=None, trainable=True, dtype=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            bad = ", ".join(sorted(kwargs))
+            raise TypeError(f"`{cls}` got unexpected keyword argument(s): {bad}")
+        if dtype not in (None, "float32", np.float32):
+            raise ValueError(f"`{cls}` computes in float32 only; received dtype={dtype!r}")
+        self.name = name if name is not None else _unique_name(_snake(cls))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"`name` must be a non-empty string; received name={name!r}")
+        self.trainable = bool(trainable)
+        self._batch_input_shape = None
+        if batch_input_shape is not None:
+            shape = _shape_tuple(batch_input_shape, "batch_input_shape", allow_none_first=True)
+            if len(shape) < 2:
+                raise ValueError(f"`batch_input_shape` must include the batch size and the "
+                                 f"per-sample shape, e.g. (10, 5, 1); received {batch_input_shape!r}")
+            self._batch_input_shape = shape
+        elif input_shape is not None:
+            self._batch_input_shape = (None,) + _shape_tuple(input_shape, "input_shape")
+        elif input_dim is not None:
+            check_positive_int(input_dim, "input_dim", cls)
+            if input_length is not None:
+                check_positive_int(input_length, "input_length", cls)
+                self._batch_input_shape = (None, int(input_length), int(input_dim))
+            else:
+                self._batch_input_shape = (None, None, int(input_dim)) if self._sequence_input() \
+                    else (None, int(input_dim))
+        self.built = False
+        self._weights: list[np.ndarray] = []
+        self.input_shape = None   # (None, ...) once built
+        self.output_shape = None
+
+    # -- to override ---------------------------------------------------------------------------
+    def _sequence_input(self) -> bool:
+        return False
+
+    def build(self, input_shape) -> None:
+        """Create the weights for a per-sample input shape (without the batch axis)."""
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        """Per-sample output shape for a per-sample input shape."""
+        return input_shape
+
+    def _add_native(self, net, input_shape) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable}
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+    # -- weights -------------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return list(self._weights)
+
+    def count_params(self) -> int:
+        return int(sum(w.size for w in self._weights))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights, in Keras order and shapes (float32)."""
+        return [w.copy() for w in self._weights]
+
+    def set_weights(self, weights) -> None:
+        """Set the weights from a list of arrays in Keras order; shapes are checked first,
+        so a bad list changes nothing."""
+        if not self.built:
+            raise ValueError(f"layer `{self.name}` has no weights yet: it is built when the model "
+                             f"knows its input shape (give the first layer `input_shape=`)")
+        weights = list(weights)
+        if len(weights) != len(self._weights):
+            raise ValueError(f"layer `{self.name}` expects {len(self._weights)} weight arrays "
+                             f"{[tuple(w.shape) for w in self._weights]}; received {len(weights)}")
+        arrays = []
+        for i, (cur, new) in enumerate(zip(self._weights, weights)):
+            a = np.asarray(new, dtype=np.float32)
+            if a.shape != cur.shape:
+                label = self._weight_names[i] if i < len(self._weight_names) else f"#{i}"
+                raise ValueError(f"layer `{self.name}` weight {i} ({label}) must have shape "
+                                 f"{tuple(cur.shape)}; received shape {tuple(a.shape)}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"layer `{self.name}` weight {i} contains NaN or Inf")
+            arrays.append(a)
+        for cur, a in zip(self._weights, arrays):
+            np.copyto(cur, a)  # in place: the native model points at these buffers
+
+    def reset_states(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"

@@ -1,0 +1,36 @@
+"""Dropout layer."""
+
+from __future__ import annotations
+
+from .base import Layer, check_rate
+
+
+class Dropout(Layer):
+    """Randomly zeroes a fraction ``rate`` of the inputs while training, scaling the rest by
+    ``1/(1-rate)``; the identity at inference.
+
+    Args:
+        rate: fraction dropped, in [0, 1).
+
+    Output shape = input shape.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = check_rate(rate, "rate", "Dropout")
+        if noise_shape is not None:
+            raise NotImplementedError("`Dropout(noise_shape=...)` is not supported")
+        self.seed = seed
+
+    def build(self, input_shape) -> None:
+        self.input_shape = (None,) + tuple(input_shape)
+        self.output_shape = self.input_shape
+        self.built = True
+
+    def _add_native(self, net, input_shape) -> None:
+        net.add_dropout(self.rate)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["rate"] = self.rate
+        return config

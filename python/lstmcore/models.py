@@ -1,0 +1,692 @@
+"""The Sequential model: define -> compile -> fit -> evaluate -> predict.
+
+Who owns what (as Keras' epoch_iterator.py opens with):
+- validation of x/y and arguments: ``_prepare_x`` / ``_prepare_y`` / ``_batch_size_for``
+  (every check happens before anything changes, so a failed call leaves the model as it was);
+- batching and shuffling: ``fit`` draws the permutation; the native ``Network`` gathers rows
+  and runs forward, loss, backward and the optimizer update per batch, several batches per
+  call (about 0.1 s of work), so Python runs between calls, never between layers;
+- validation split: the last fraction of the samples, taken before shuffling (Keras);
+- callbacks: ``CallbackList``; a callback with per-batch hooks makes the native calls one
+  batch each;
+- progress bar: ``_progress.Progbar``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from . import _arrays, _config, _core
+from . import losses as losses_mod
+from . import metrics as metrics_mod
+from . import optimizers as optimizers_mod
+from ._progress import Progbar
+from .callbacks import CallbackList, History
+from .layers import LSTM, Layer, deserialize, serialize
+
+_FIT_UNSUPPORTED = ("sample_weight", "class_weight", "steps_per_epoch", "validation_steps",
+                    "validation_freq", "validation_batch_size", "max_queue_size", "workers",
+                    "use_multiprocessing")
+
+
+class Sequential:
+    """A linear stack of layers, with Keras' lifecycle.
+
+    >>> from lstmcore.models import Sequential
+    >>> from lstmcore.layers import LSTM, Dense
+    >>> model = Sequential([LSTM(2, input_shape=(5, 1)), Dense(1)])
+    >>> model.compile(optimizer='adam', loss='mse')
+    >>> model.predict(np.zeros((3, 5, 1))).shape
+    (3, 1)
+    """
+
+    def __init__(self, layers=None, name=None):
+        self.name = name or "sequential"
+        self.layers: list[Layer] = []
+        self._input_shape = None   # per-sample input shape, e.g. (timesteps or None, features)
+        self._fixed_batch = None   # from batch_input_shape
+        self._net = None
+        self._compiled = False
+        self.optimizer = None
+        self.loss = None
+        self._metric_names: list[str] = []
+        self._metric_codes: list[int] = []
+        self._metrics_arg = None
+        self.stop_training = False
+        self.history = None
+        self._warned_shuffle = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---- definition -----------------------------------------------------------------------
+    def add(self, layer) -> None:
+        """Append a layer. The first layer may carry ``input_shape``/``batch_input_shape``."""
+        if not isinstance(layer, Layer):
+            raise ValueError(f"`Sequential.add` expects an lstmcore layer (lstmcore.layers.*); "
+                             f"received {layer!r}")
+        if any(layer is l for l in self.layers):
+            raise ValueError(f"layer `{layer.name}` is already in this model")
+        if layer.built and getattr(layer, "_model", None) is not None and layer._model is not self:
+            raise ValueError(f"layer `{layer.name}` already belongs to another model")
+        if isinstance(layer, LSTM) and layer.return_state:
+            raise ValueError("`LSTM(return_state=True)` returns a list and cannot be used inside "
+                             "Sequential; call the layer on its own to get its state")
+        if self.layers and layer._batch_input_shape is not None:
+            raise ValueError(f"only the first layer may set an input shape; layer `{layer.name}` "
+                             f"has {layer._batch_input_shape}")
+        if not self.layers and layer._batch_input_shape is not None:
+            bis = layer._batch_input_shape
+            self._fixed_batch = bis[0]
+            self._input_shape = tuple(bis[1:])
+        self.layers.append(layer)
+        layer._model = self
+        self._net = None
+        if self._input_shape is not None:
+            try:
+                self._build(self._input_shape)
+            except Exception:
+                self.layers.pop()
+                layer._model = None
+                raise
+
+    def _build(self, input_shape) -> None:
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self._input_shape = tuple(input_shape)
+        self._net = None
+
+    @property
+    def built(self) -> bool:
+        return self._input_shape is not None and all(l.built for l in self.layers)
+
+    def _stateful(self) -> bool:
+        return any(getattr(l, "stateful", False) for l in self.layers)
+
+    @property
+    def input_shape(self):
+        if self._input_shape is None:
+            return None
+        return (self._fixed_batch,) + tuple(self._input_shape)
+
+    @property
+    def output_shape(self):
+        if self._input_shape is None:
+            return None
+        shape = self._input_shape
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+        return (self._fixed_batch,) + tuple(shape)
+
+    def _sample_output_shape(self):
+        return self.output_shape[1:]
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError("this model has not been built yet: give the first layer "
+                             "`input_shape=` or call fit/predict on data first")
+        return sum(l.count_params() for l in self.layers)
+
+    def summary(self, print_fn=None) -> None:
+        """Print layer names, output shapes and parameter counts, as Keras does."""
+        if not self.built:
+            raise ValueError("this model has not been built yet: give the first layer "
+                             "`input_shape=` or call fit/predict on data first")
+        out = print_fn or print
+        w = (29, 26, 10)
+        line = "_" * sum(w)
+        out(f'Model: "{self.name}"')
+        out(line)
+        out(f"{' Layer (type)':<{w[0]}}{'Output Shape':<{w[1]}}{'Param #':<{w[2]}}")
+        out("=" * sum(w))
+        shape = self._input_shape
+        for i, layer in enumerate(self.layers):
+            shape = layer.compute_output_shape(shape)
+            name = f" {layer.name} ({type(layer).__name__})"
+            oshape = str((self._fixed_batch,) + tuple(shape))
+            out(f"{name:<{w[0]}}{oshape:<{w[1]}}{layer.count_params():<{w[2]}}")
+            if i < len(self.layers) - 1:
+                out("")
+        out("=" * sum(w))
+        total = self.count_params()
+        out(f"Total params: {total:,}")
+        out(f"Trainable params: {total:,}")
+        out("Non-trainable params: 0")
+        out(line)
+
+    # ---- the native executor ----------------------------------------------------------------
+    def _native(self):
+        if self._net is None:
+            net = _core.Network()
+            shape = self._input_shape
+            for layer in self.layers:
+                layer._add_native(net, shape)
+                shape = layer.compute_output_shape(shape)
+            if self._compiled:
+                self._configure_native(net)
+            self._net = net
+        return self._net
+
+    def _configure_native(self, net) -> None:
+        net.set_loss(self.loss)
+        net.set_metrics(self._metric_codes)
+        args = self.optimizer._native_args()
+        net.set_optimizer(self.optimizer._kind, **args)
+        net.iterations = self.optimizer.iterations
+
+    def _sync_iterations(self) -> None:
+        if self._net is not None and self.optimizer is not None:
+            self.optimizer.iterations = int(self._net.iterations)
+
+    # ---- compile ------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None,
+                weighted_metrics=None, run_eagerly=None, jit_compile=None, **kwargs):
+        """Configure training.
+
+        Args:
+            optimizer: name ('sgd', 'adam', 'rmsprop') or an optimizer instance.
+            loss: 'mse'/'mean_squared_error', 'mae', 'binary_crossentropy',
+                'categorical_crossentropy', 'sparse_categorical_crossentropy'.
+            metrics: list of 'accuracy'/'acc', 'mse', 'mae' (and the explicit accuracies).
+        """
+        if kwargs:
+            raise TypeError(f"`compile` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        if loss_weights is not None or weighted_metrics is not None:
+            raise NotImplementedError("`loss_weights` and `weighted_metrics` are not supported "
+                                      "(a Sequential model has a single output)")
+        if loss is None:
+            raise ValueError("`compile` needs a loss, e.g. loss='mse'; expected one of "
+                             + ", ".join(repr(n) for n in losses_mod.LOSSES))
+        loss_name = losses_mod.get(loss)
+        opt = optimizers_mod.get(optimizer)
+        if metrics is None:
+            metrics = []
+        elif isinstance(metrics, (str,)) or callable(metrics):
+            metrics = [metrics]
+        elif isinstance(metrics, dict):
+            raise ValueError("`metrics` must be a list for a Sequential model")
+        metrics = list(metrics)
+        # resolve names now (errors before any change); codes once the output width is known
+        for m in metrics:
+            metrics_mod.resolve(m, loss_name, 2)
+        if len(metrics) > 8:
+            raise ValueError("at most 8 metrics are supported")
+        self.optimizer = opt
+        self.loss = loss_name
+        self._metrics_arg = metrics
+        self._compiled = True
+        self._resolve_metrics()
+        if self._net is not None:
+            self._configure_native(self._net)
+
+    def _resolve_metrics(self) -> None:
+        width = self.output_shape[-1] if self.built else 2
+        resolved = [metrics_mod.resolve(m, self.loss, width) for m in self._metrics_arg or []]
+        self._metric_names = [name for name, _ in resolved]
+        self._metric_codes = [code for _, code in resolved]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss"] + list(self._metric_names)
+
+    def _check_compiled(self, what: str) -> None:
+        if not self._compiled:
+            raise RuntimeError(f"you must call `compile()` before `{what}()`: e.g. "
+                               f"model.compile(optimizer='adam', loss='mse')")
+
+    # ---- data preparation ---------------------------------------------------------------------
+    def _first_layer_sequence(self) -> bool:
+        return bool(self.layers) and self.layers[0]._sequence_input()
+
+    def _prepare_x(self, x, name="x") -> np.ndarray:
+        if not self.layers:
+            raise ValueError("this model has no layers: add some with `model.add(...)`")
+        a = _arrays.as_float32(x, name)
+        want_rank = 3 if self._first_layer_sequence() else (len(self._input_shape) + 1 if self._input_shape else 2)
+        first = type(self.layers[0]).__name__
+        if a.ndim != want_rank:
+            if want_rank == 3:
+                feats = self._input_shape[-1] if self._input_shape else None
+                raise ValueError(f"`{first}` expects 3D input (samples, timesteps, features); "
+                                 f"received `{name}` with shape {a.shape}."
+                                 + _arrays.reshape_hint(a.shape, 3, feats))
+            raise ValueError(f"`{first}` expects {want_rank}D input; received `{name}` with shape {a.shape}")
+        if a.shape[0] == 0:
+            raise ValueError(f"`{name}` has no samples (shape {a.shape})")
+        if self._input_shape is not None:
+            spec = self._input_shape
+            if a.shape[-1] != spec[-1]:
+                raise ValueError(f"the model expects {spec[-1]} features per "
+                                 f"{'timestep' if want_rank == 3 else 'sample'} (input shape "
+                                 f"{self.input_shape}); received `{name}` with shape {a.shape}")
+            if want_rank == 3 and spec[0] is not None and a.shape[1] != spec[0]:
+                raise ValueError(f"the model was defined with {spec[0]} timesteps (input shape "
+                                 f"{self.input_shape}); received `{name}` with shape {a.shape}. "
+                                 f"Use input_shape=(None, {spec[-1]}) to accept any length.")
+            if want_rank == 3 and a.shape[1] == 0:
+                raise ValueError(f"`{name}` has zero timesteps (shape {a.shape})")
+        _arrays.check_finite(a, name)
+        return a
+
+    def _ensure_built(self, x: np.ndarray) -> None:
+        if self._input_shape is None:
+            shape = (None,) + x.shape[2:] if x.ndim == 3 else x.shape[1:]
+            self._build(shape)
+            if self._compiled:
+                self._resolve_metrics()
+
+    def _prepare_y(self, y, n: int, name="y") -> np.ndarray:
+        out = self._sample_output_shape()
+        if y is None:
+            raise ValueError(f"`{name}` is required")
+        if self.loss == "sparse_categorical_crossentropy":
+            a = np.asarray(y)
+            if a.dtype == object or a.dtype.kind not in "biuf":
+                raise ValueError(f"`{name}` must hold integer class indices; received dtype {a.dtype}")
+            per = int(np.prod(out[:-1])) if len(out) > 1 else 1
+            if a.ndim == 0 or a.shape[0] != n:
+                raise ValueError(f"`x` has {n} samples but `{name}` has "
+                                 f"{a.shape[0] if a.ndim else 0}; pass one target per sample")
+            if a.size != n * per:
+                raise ValueError(f"`{name}` must hold {per} class index per sample for output shape "
+                                 f"{self.output_shape}; received shape {a.shape}")
+            a = _arrays.as_float32(a, name).reshape(n, per)
+            _arrays.check_finite(a, name)
+            classes = out[-1]
+            if (a != np.floor(a)).any() or (a < 0).any() or (a >= classes).any():
+                raise ValueError(f"`{name}` must hold integer class indices in [0, {classes - 1}] "
+                                 f"for sparse_categorical_crossentropy; received values in "
+                                 f"[{a.min()}, {a.max()}]")
+            return np.ascontiguousarray(a)
+        a = _arrays.as_float32(y, name)
+        if a.ndim == 0 or a.shape[0] != n:
+            raise ValueError(f"`x` has {n} samples but `{name}` has {a.shape[0] if a.ndim else 0}; "
+                             f"pass one target per sample")
+        per = int(np.prod(out))
+        if a.size != n * per:
+            hint = ""
+            if self.loss == "categorical_crossentropy" and a.size == n:
+                hint = (" For integer class labels use loss='sparse_categorical_crossentropy' or "
+                        "one-hot encode them.")
+            raise ValueError(f"`{name}` must have shape {(n,) + tuple(out)} to match the model's "
+                             f"output {self.output_shape}; received shape {a.shape}.{hint}")
+        _arrays.check_finite(a, name)
+        return a.reshape((n,) + tuple(out))
+
+    def _batch_size_for(self, batch_size, n: int, what: str, default=32) -> int:
+        bs = _arrays.check_batch_arg(batch_size, "batch_size")
+        if self._stateful() and self._fixed_batch:
+            fb = self._fixed_batch
+            if bs is not None and bs != fb:
+                raise ValueError(f"this model has a stateful LSTM with batch size {fb} (from "
+                                 f"batch_input_shape); `{what}` must use batch_size={fb} (or omit "
+                                 f"it); received batch_size={bs}")
+            if n % fb != 0:
+                raise ValueError(f"a stateful model processes whole batches of {fb} samples: "
+                                 f"`{what}` received {n} samples, which is not a multiple of {fb}. "
+                                 f"Trim or pad the data to a multiple of {fb}.")
+            return fb
+        return bs if bs is not None else default
+
+    # ---- training -----------------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, seed=None,
+            **kwargs):
+        """Train for a number of epochs; returns a ``History``.
+
+        Args:
+            x: ``(samples, timesteps, features)`` for an LSTM-first model.
+            y: targets matching the output shape (class indices for sparse cross-entropy).
+            batch_size: Default 32 (the fixed batch size for a stateful model).
+            epochs: train until epoch ``epochs`` (counting from ``initial_epoch``).
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch. Default: 1.
+            callbacks: list of ``lstmcore.callbacks.Callback``.
+            validation_split: fraction of the samples (the last ones) held out.
+            validation_data: ``(x_val, y_val)`` evaluated after each epoch.
+            shuffle: shuffle the samples every epoch. Default True.
+            initial_epoch: epoch at which to start (to resume a run).
+            seed: seed this fit's shuffling and dropout.
+        """
+        for k in ("batch_input_shape", "input_shape", "input_dim", "input_length"):
+            if k in kwargs:
+                raise TypeError(f"`{k}` is an argument of the model's first layer, not of fit(): "
+                                f"write e.g. LSTM(2, {k}={kwargs[k]!r}) when defining the model, "
+                                f"then call fit(X, y, ...)")
+        for k in _FIT_UNSUPPORTED:
+            if kwargs.get(k) is not None:
+                raise NotImplementedError(f"`fit({k}=...)` is not supported")
+            kwargs.pop(k, None)
+        if kwargs:
+            raise TypeError(f"`fit` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        self._check_compiled("fit")
+        verbose = 1 if verbose == "auto" else verbose
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; received verbose={verbose!r}")
+        epochs = _arrays.check_batch_arg(epochs, "epochs", allow_none=False)
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+            raise ValueError(f"`initial_epoch` must be a non-negative integer; received {initial_epoch!r}")
+        try:
+            vs = float(validation_split)
+        except (TypeError, ValueError):
+            vs = -1.0
+        if not 0.0 <= vs < 1.0:
+            raise ValueError(f"`validation_split` must be in [0, 1); received {validation_split!r}")
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+                raise ValueError(f"`seed` must be a non-negative integer; received seed={seed!r}")
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        y = self._prepare_y(y, x.shape[0])
+        n_all = x.shape[0]
+        val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("`validation_data` must be a tuple (x_val, y_val)")
+            vx = self._prepare_x(validation_data[0], "x_val")
+            vy = self._prepare_y(validation_data[1], vx.shape[0], "y_val")
+            val = (vx, vy)
+        elif vs > 0.0:
+            split = int(math.floor(n_all * (1.0 - vs)))
+            if split < 1 or split >= n_all:
+                raise ValueError(f"`validation_split={validation_split}` leaves "
+                                 f"{'no training' if split < 1 else 'no validation'} samples out of {n_all}")
+            val = (np.ascontiguousarray(x[split:]), np.ascontiguousarray(y[split:]))
+            x, y = np.ascontiguousarray(x[:split]), np.ascontiguousarray(y[:split])
+        n = x.shape[0]
+        bs = self._batch_size_for(batch_size, n, "fit")
+        val_bs = None
+        if val is not None:
+            val_bs = self._batch_size_for(batch_size, val[0].shape[0], "fit (validation data)")
+        if self._stateful() and shuffle and not self._warned_shuffle:
+            self._warned_shuffle = True
+            warnings.warn("fit(shuffle=True) on a stateful model reorders the samples, so state "
+                          "no longer carries sample i of one batch into sample i of the next; "
+                          "pass shuffle=False", UserWarning, stacklevel=2)
+        user_cbs = list(callbacks or [])
+        history = History()
+        steps = math.ceil(n / bs)
+        params = {"batch_size": bs, "epochs": epochs, "steps": steps, "samples": n,
+                  "verbose": verbose}
+        cbs = CallbackList(user_cbs + [history], self, params)
+        history.params = params
+        net = self._native()
+        sparse = self.loss == "sparse_categorical_crossentropy"
+        y2 = y.reshape(n, -1)
+        rng = np.random.default_rng(seed) if seed is not None else \
+            np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
+        self.stop_training = False
+        self.history = history
+        cbs.call("on_train_begin", {})
+        chunk = 1
+        for epoch in range(initial_epoch, epochs):
+            if self.stop_training:
+                break
+            cbs.call("on_epoch_begin", epoch, {})
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            idx = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
+            epoch_seed = int(rng.integers(0, 2**63 - 1))
+            bar = Progbar(n, verbose)
+            loss_sum, msums, samples = 0.0, np.zeros(len(self._metric_names)), 0
+            k = 0
+            failed = None
+            while k < steps:
+                k1 = k + 1 if cbs.wants_batches else min(steps, k + chunk)
+                if cbs.wants_batches:
+                    cbs.call("on_train_batch_begin", k, {})
+                t0 = time.perf_counter()
+                done, blosses, lsum, ms, cnt, bad = net.train_batches(
+                    x, y2, idx, bs, k, k1, epoch_seed, sparse)
+                dt = time.perf_counter() - t0
+                loss_sum += lsum
+                samples += cnt
+                msums += np.asarray(ms[:len(self._metric_names)])
+                self._sync_iterations()
+                logs = self._logs(loss_sum, msums, samples)
+                if bad:
+                    failed = (k + done, float(blosses[done]))
+                    break
+                if cbs.wants_batches:
+                    blogs = {"loss": float(blosses[0])}
+                    cbs.call("on_train_batch_end", k, blogs)
+                k += done
+                bar.update(min(n, k * bs), logs)
+                if done:
+                    chunk = int(min(4096, max(1, 0.1 / max(dt / done, 1e-7))))
+                if self.stop_training:
+                    break
+            logs = self._logs(loss_sum, msums, samples)
+            if failed is not None:
+                batch, value = failed
+                logs["loss"] = value
+                self.stop_training = True
+                warnings.warn(f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}: "
+                              f"training stopped before that batch's update, so the weights are "
+                              f"those after the previous batch. Lower the learning rate or check "
+                              f"the data for extreme values.", RuntimeWarning, stacklevel=2)
+            if val is not None and failed is None:
+                vres = self._evaluate_arrays(val[0], val[1], val_bs)
+                logs.update({"val_" + k_: v for k_, v in vres.items()})
+            bar.finish(logs)
+            cbs.call("on_epoch_end", epoch, dict(logs))
+        cbs.call("on_train_end", {})
+        return history
+
+    def _logs(self, loss_sum, msums, samples) -> dict:
+        logs = {"loss": float(loss_sum / samples) if samples else float("nan")}
+        for name, s in zip(self._metric_names, msums):
+            logs[name] = float(s / samples) if samples else float("nan")
+        return logs
+
+    def _evaluate_arrays(self, x, y, bs) -> dict:
+        net = self._native()
+        sparse = self.loss == "sparse_categorical_crossentropy"
+        lsum, ms, cnt = net.evaluate(x, y.reshape(x.shape[0], -1), bs, sparse)
+        return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
+        """Loss (and metrics) on data: the loss alone when no metric was compiled, else
+        ``[loss, metric, ...]``; means over samples (batches weighted by their size)."""
+        for k in ("sample_weight", "steps", "callbacks"):
+            if kwargs.get(k) is not None:
+                raise NotImplementedError(f"`evaluate({k}=...)` is not supported")
+            kwargs.pop(k, None)
+        if kwargs:
+            raise TypeError(f"`evaluate` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        self._check_compiled("evaluate")
+        verbose = 1 if verbose == "auto" else verbose
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; received verbose={verbose!r}")
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        y = self._prepare_y(y, x.shape[0])
+        bs = self._batch_size_for(batch_size, x.shape[0], "evaluate")
+        bar = Progbar(x.shape[0], verbose)
+        logs = self._evaluate_arrays(x, y, bs)
+        bar.finish(logs)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose=0, **kwargs):
+        """Outputs for ``x``, float32, batch by batch. Silent by default."""
+        for k in ("steps", "callbacks"):
+            if kwargs.get(k) is not None:
+                raise NotImplementedError(f"`predict({k}=...)` is not supported")
+            kwargs.pop(k, None)
+        if kwargs:
+            raise TypeError(f"`predict` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        if verbose not in (0, 1, 2, "auto"):
+            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; received verbose={verbose!r}")
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        bs = self._batch_size_for(batch_size, x.shape[0], "predict")
+        return self._predict_arrays(x, bs)
+
+    def _predict_arrays(self, x, bs):
+        n = x.shape[0]
+        shape = self._sample_output_shape()
+        if shape and shape[0] is None:  # variable timesteps: follow the input
+            shape = (x.shape[1],) + tuple(shape[1:])
+        out = np.empty((n,) + tuple(shape), dtype=np.float32)
+        self._native().predict(x, bs, out)
+        return out
+
+    def predict_classes(self, x, batch_size=None, verbose=0):
+        """Class predictions: argmax over the last axis, or ``(p > 0.5)`` as int32 for a
+        single output unit (Keras 2)."""
+        proba = self.predict(x, batch_size=batch_size, verbose=verbose)
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
+
+    def predict_proba(self, x, batch_size=None, verbose=0):
+        """The model's outputs, read as probabilities (Keras 2)."""
+        return self.predict(x, batch_size=batch_size, verbose=verbose)
+
+    def train_on_batch(self, x, y, reset_metrics=True, return_dict=False):
+        """One optimizer step on one batch; returns the loss or ``[loss, *metrics]``."""
+        self._check_compiled("train_on_batch")
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        y = self._prepare_y(y, x.shape[0])
+        n = x.shape[0]
+        self._batch_size_for(None, n, "train_on_batch") if self._stateful() else None
+        if self._stateful() and self._fixed_batch and n != self._fixed_batch:
+            raise ValueError(f"a stateful model trains on batches of exactly {self._fixed_batch} samples; received {n}")
+        sparse = self.loss == "sparse_categorical_crossentropy"
+        seed = int(_config.rng().integers(0, 2**63 - 1))
+        done, blosses, lsum, ms, cnt, bad = self._native().train_batches(
+            x, y.reshape(n, -1), np.arange(n, dtype=np.int64), n, 0, 1, seed, sparse)
+        self._sync_iterations()
+        if bad:
+            warnings.warn(f"the loss became {float(blosses[0])}: the update was skipped",
+                          RuntimeWarning, stacklevel=2)
+            logs = {"loss": float(blosses[0])}
+            logs.update({m: float("nan") for m in self._metric_names})
+        else:
+            logs = self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def test_on_batch(self, x, y, reset_metrics=True, return_dict=False):
+        """Loss (and metrics) on one batch, without updating."""
+        self._check_compiled("test_on_batch")
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        y = self._prepare_y(y, x.shape[0])
+        logs = self._evaluate_arrays(x, y, x.shape[0])
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
+    def predict_on_batch(self, x):
+        """Outputs for one batch (a stateful model continues its state)."""
+        if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
+                and self._input_shape is not None and x.ndim == len(self._input_shape) + 1
+                and x.shape[1:] == self._input_shape and np.isfinite(x).all() and x.shape[0] > 0):
+            x = self._prepare_x(x)
+            self._ensure_built(x)
+        if self._stateful() and self._fixed_batch and x.shape[0] != self._fixed_batch:
+            raise ValueError(f"a stateful model predicts batches of exactly {self._fixed_batch} "
+                             f"samples; received {x.shape[0]}")
+        return self._predict_arrays(x, x.shape[0])
+
+    # ---- state and weights ----------------------------------------------------------------------
+    def reset_states(self) -> None:
+        """Zero the state of every stateful layer."""
+        if self._net is not None:
+            self._net.reset_states()
+
+    def _reset_layer_states(self, layer) -> None:
+        if self._net is not None:
+            self._net.reset_layer_states(self.layers.index(layer))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """All weights, layer by layer, in Keras order and shapes (copies)."""
+        out = []
+        for layer in self.layers:
+            out.extend(layer.get_weights())
+        return out
+
+    def set_weights(self, weights) -> None:
+        """Set all weights from a list like ``get_weights()``; everything is checked before
+        anything is written."""
+        weights = list(weights)
+        expected = sum(len(l.weights) for l in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"the model expects {expected} weight arrays "
+                             f"{[tuple(w.shape) for l in self.layers for w in l.weights]}; "
+                             f"received {len(weights)}")
+        i = 0
+        checked = []
+        for layer in self.layers:
+            k = len(layer.weights)
+            part = weights[i:i + k]
+            for j, (cur, new) in enumerate(zip(layer.weights, part)):
+                a = np.asarray(new, dtype=np.float32)
+                if a.shape != cur.shape:
+                    raise ValueError(f"weight {i + j} (layer `{layer.name}`, "
+                                     f"{layer._weight_names[j] if j < len(layer._weight_names) else j}) "
+                                     f"must have shape {tuple(cur.shape)}; received shape {a.shape}")
+                if not np.isfinite(a).all():
+                    raise ValueError(f"weight {i + j} (layer `{layer.name}`) contains NaN or Inf")
+            checked.append((layer, part))
+            i += k
+        for layer, part in checked:
+            if part:
+                layer.set_weights(part)
+
+    # ---- configs, saving and pickling ------------------------------------------------------------
+    def get_config(self) -> dict:
+        layers = []
+        for i, layer in enumerate(self.layers):
+            cfg = serialize(layer)
+            if i == 0 and self._input_shape is not None and "batch_input_shape" not in cfg["config"]:
+                cfg["config"]["batch_input_shape"] = [self._fixed_batch] + list(self._input_shape)
+            layers.append(cfg)
+        return {"name": self.name, "layers": layers}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("a Sequential config must be a dict with a 'layers' list")
+        return cls([deserialize(c) for c in config["layers"]], name=config.get("name"))
+
+    def save(self, filepath) -> None:
+        """Save architecture, weights, compile settings and optimizer state to one file."""
+        from . import saving
+        saving.save_model(self, filepath)
+
+    def save_weights(self, filepath) -> None:
+        from . import saving
+        saving.save_weights(self, filepath)
+
+    def load_weights(self, filepath) -> None:
+        from . import saving
+        saving.load_weights(self, filepath)
+
+    def __reduce__(self):
+        from . import saving
+        return (saving.model_from_bytes, (saving.model_to_bytes(self),))
+
+    def __deepcopy__(self, memo):
+        from . import saving
+        return saving.model_from_bytes(saving.model_to_bytes(self))
+
+
+def load_model(filepath, compile=True):
+    """Load a model saved with ``model.save``: no code is executed (no pickle)."""
+    from . import saving
+    return saving.load_model(filepath, compile=compile)
+

@@ -1,0 +1,165 @@
+"""Optimizers with Keras names, defaults and numerics (the update runs natively).
+
+``SGD(lr=0.01)`` (Keras 2) and ``SGD(learning_rate=0.01)`` (Keras 3) are exact aliases.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _number(value, arg, cls, lo=None, lo_open=False, hi=None, hi_open=False):
+    if isinstance(value, bool):
+        value = None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{cls}` expects `{arg}` to be a number; received {arg}={value!r}") from None
+    ok = math.isfinite(v)
+    if ok and lo is not None:
+        ok = v > lo if lo_open else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if hi_open else v <= hi
+    if not ok:
+        lo_s = "" if lo is None else ("(" if lo_open else "[") + f"{lo}"
+        hi_s = "" if hi is None else f"{hi}" + (")" if hi_open else "]")
+        rng = f"{lo_s}, {hi_s}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+        raise ValueError(f"`{cls}` expects `{arg}` in {rng}; received {arg}={value!r}")
+    return v
+
+
+class Optimizer:
+    """Base class: learning rate (``learning_rate`` or its Keras 2 alias ``lr``) and decay."""
+
+    _kind = ""
+
+    def __init__(self, learning_rate, lr=None, decay=0.0, name=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            raise TypeError(f"`{cls}` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        if lr is not None:
+            learning_rate = lr
+        self.learning_rate = _number(learning_rate, "learning_rate", cls, lo=0.0, lo_open=True)
+        self.decay = _number(decay, "decay", cls, lo=0.0)
+        self.name = name or cls
+        self.iterations = 0
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self.learning_rate = _number(value, "lr", type(self).__name__, lo=0.0, lo_open=True)
+
+    def _native_args(self) -> dict:
+        return {"lr": self.learning_rate, "decay": self.decay}
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "learning_rate": self.learning_rate, "decay": self.decay}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Args:
+        learning_rate (or lr): Default: 0.01.
+        momentum: ``v = momentum*v - lr*g; w += v``. Default: 0.
+        nesterov: ``w += momentum*v - lr*g``. Default: False.
+        decay: Keras 2 time decay ``lr / (1 + decay*iterations)``. Default: 0.
+    """
+
+    _kind = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, lr=None, decay=0.0,
+                 name=None, **kwargs):
+        super().__init__(learning_rate, lr=lr, decay=decay, name=name, **kwargs)
+        self.momentum = _number(momentum, "momentum", "SGD", lo=0.0)
+        self.nesterov = bool(nesterov)
+
+    def _native_args(self) -> dict:
+        return dict(super()._native_args(), momentum=self.momentum, nesterov=self.nesterov)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) in Keras' form: ``lr_t = lr*sqrt(1-b2^t)/(1-b1^t)``,
+    ``w -= lr_t*m/(sqrt(v)+epsilon)``.
+
+    Args:
+        learning_rate (or lr): Default: 0.001. beta_1: 0.9. beta_2: 0.999. epsilon: 1e-7.
+    """
+
+    _kind = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
+                 lr=None, decay=0.0, name=None, **kwargs):
+        super().__init__(learning_rate, lr=lr, decay=decay, name=name, **kwargs)
+        self.beta_1 = _number(beta_1, "beta_1", "Adam", lo=0.0, hi=1.0, hi_open=True)
+        self.beta_2 = _number(beta_2, "beta_2", "Adam", lo=0.0, hi=1.0, hi_open=True)
+        self.epsilon = _number(1e-7 if epsilon is None else epsilon, "epsilon", "Adam", lo=0.0)
+        if amsgrad:
+            raise NotImplementedError("`Adam(amsgrad=True)` is not supported")
+
+    def _native_args(self) -> dict:
+        return dict(super()._native_args(), beta_1=self.beta_1, beta_2=self.beta_2,
+                    epsilon=self.epsilon)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2,
+                    epsilon=self.epsilon)
+
+
+class RMSprop(Optimizer):
+    """RMSprop in Keras 3's form: ``v = rho*v + (1-rho)*g^2``, ``w -= lr*g/sqrt(v+epsilon)``.
+
+    Args:
+        learning_rate (or lr): Default: 0.001. rho: 0.9. epsilon: 1e-7.
+    """
+
+    _kind = "rmsprop"
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
+                 lr=None, decay=0.0, name=None, **kwargs):
+        super().__init__(learning_rate, lr=lr, decay=decay, name=name, **kwargs)
+        self.rho = _number(rho, "rho", "RMSprop", lo=0.0, hi=1.0, hi_open=True)
+        self.epsilon = _number(1e-7 if epsilon is None else epsilon, "epsilon", "RMSprop", lo=0.0)
+        if momentum or centered:
+            raise NotImplementedError("`RMSprop(momentum=..., centered=True)` is not supported")
+
+    def _native_args(self) -> dict:
+        return dict(super()._native_args(), rho=self.rho, epsilon=self.epsilon)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a name ('sgd', 'adam', 'rmsprop') or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"unknown optimizer {identifier!r}; expected 'sgd', 'adam', 'rmsprop' or an "
+                     f"instance of lstmcore.optimizers.SGD/Adam/RMSprop")
+
+
+def serialize(opt: Optimizer) -> dict:
+    return {"class_name": type(opt).__name__, "config": opt.get_config()}
+
+
+def deserialize(config: dict) -> Optimizer:
+    classes = {"SGD": SGD, "Adam": Adam, "RMSprop": RMSprop}
+    cls = classes.get(config.get("class_name")) if isinstance(config, dict) else None
+    if cls is None:
+        raise ValueError(f"unknown optimizer config {config!r:.200}")
+    return cls.from_config(dict(config["config"]))
