@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lstmcore import _core
 from lstmcore import reference as ref
 
-pytestmark = pytest.mark.filterwarnings("error")
+pytestmark = [pytest.mark.filterwarnings("error"), pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict:DeprecationWarning")]
 
 EPS32 = float(np.finfo(np.float32).eps)  # 1.19e-7
 LEVELS = _core.supported_simd_levels()
@@ -104,11 +104,15 @@ def assert_grad_close(got, want, rtol, what):
 
 
 def strided(rng, rows, cols, pad, fill=None):
-    """A (rows, cols) float32 view with leading dimension cols + pad (pad > 0: a slice)."""
-    big = rng.standard_normal((rows, cols + pad)).astype(np.float32)
+    """A (rows, cols) float32 view with leading dimension cols + pad (pad > 0: a slice).
+
+    Always a slice of a buffer with at least one row, so that zero-size operands keep real
+    row strides (freshly allocated zero-size arrays are covered by their own test).
+    """
+    big = rng.standard_normal((max(rows, 1), cols + pad)).astype(np.float32)
     if fill is not None:
         big[:] = fill
-    return big[:, :cols] if pad else big, big
+    return big[:rows, :cols], big[:rows]
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,93 @@
+"""Shared fixtures and helpers for the model-level tests.
+
+- every test starts from ``lstmcore.set_seed(0)`` (autouse), so weights and shuffles are the
+  same on every run and on every machine;
+- ``threads`` restores the native thread count after a test that changes it;
+- ``reference_of`` turns an lstmcore model into a float64 ``ReferenceSequential`` with the
+  model's own weights (``get_weights()``), given the layer specs the test *meant* to build
+  (so a layer that silently ignores an argument shows up as a numeric mismatch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lstmcore
+from lstmcore import reference as ref
+
+EPS32 = float(np.finfo(np.float32).eps)  # 1.19e-7
+
+# Weight arrays each reference layer type takes from get_weights(), in Keras order.
+_N_WEIGHTS = {"lstm": 3, "dense": 2, "time_distributed": 2, "bidirectional": 6,
+              "activation": 0, "repeat_vector": 0, "dropout": 0}
+
+
+def build_reference(specs, weights) -> ref.ReferenceSequential:
+    """A float64 ReferenceSequential from layer specs (without weights) and a flat
+    ``get_weights()`` list. Each spec is a dict as in ``lstmcore.reference.model``; the weight
+    keys are filled in Keras order."""
+    weights = [np.asarray(w, dtype=np.float64) for w in weights]
+    out, i = [], 0
+    for spec in specs:
+        spec = dict(spec)
+        kind = spec["type"]
+        k = _N_WEIGHTS[kind]
+        part = weights[i:i + k]
+        i += k
+        if kind == "lstm":
+            spec.update(kernel=part[0], recurrent_kernel=part[1], bias=part[2])
+        elif kind == "dense":
+            spec.update(kernel=part[0], bias=part[1])
+        elif kind == "time_distributed":
+            inner = dict(spec.get("layer", {"type": "dense"}))
+            inner.update(kernel=part[0], bias=part[1])
+            spec["layer"] = inner
+        elif kind == "bidirectional":
+            f = dict(spec.get("forward", {"type": "lstm"}))
+            b = dict(spec.get("backward", {"type": "lstm"}))
+            f.update(type="lstm", kernel=part[0], recurrent_kernel=part[1], bias=part[2])
+            b.update(type="lstm", kernel=part[3], recurrent_kernel=part[4], bias=part[5])
+            spec.update(forward=f, backward=b)
+        out.append(spec)
+    assert i == len(weights), f"specs take {i} weight arrays, the model has {len(weights)}"
+    return ref.ReferenceSequential(out)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    lstmcore.set_seed(0)
+    yield
+
+
+@pytest.fixture
+def threads():
+    """Restore the native thread count after the test (tests may call set_num_threads)."""
+    before = lstmcore.get_num_threads()
+    yield before
+    lstmcore.set_num_threads(before)
+
+
+@pytest.fixture
+def reference_of():
+    """``reference_of(model, specs)`` -> ReferenceSequential holding ``model.get_weights()``."""
+    def make(model, specs):
+        return build_reference(specs, model.get_weights())
+    return make
+
+
+def allclose_f32(actual, expected, n_terms=32, scale=None):
+    """Assert a float32 result equals a float64 reference within float32 rounding.
+
+    Tolerance ``atol + rtol*|ref|`` with rtol = 8 * eps32 * sqrt(n_terms) (random-data bound
+    for a length-n reduction, see tests/test_kernels.py) and atol = rtol * scale, where scale
+    is the largest reference magnitude (at least 1): values that cancel to near zero keep the
+    absolute error of their larger terms.
+    """
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    rtol = 8 * EPS32 * np.sqrt(n_terms)
+    if scale is None:
+        scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
