@@ -73,7 +73,7 @@ class LstmcoreImpl:
         lstmcore.set_num_threads(threads)
         self.wl, self.weights, self.x, self.y = wl, weights, x, y
         self.train_model = self._model(wl, weights)
-        self.infer_model = self._model(wl, weights)
+        self.infer_model = None  # built on first use (the memory check builds only one model)
 
     @staticmethod
     def _model(wl, weights, compile_=True):
@@ -99,6 +99,8 @@ class LstmcoreImpl:
         return self.train_model.train_on_batch(self.x, self.y)
 
     def infer_step(self):
+        if self.infer_model is None:
+            self.infer_model = self._model(self.wl, self.weights)
         return self.infer_model.predict_on_batch(self.x)
 
     @staticmethod
@@ -162,7 +164,7 @@ class ReferenceImpl:
         import numpy as np
         self.wl, self.weights, self.x, self.y = wl, weights, x, y
         self.trainer = _RefTrainer(weights, np.float32, bool(wl.get("stateful")))
-        self.infer_model = _ref_model(weights, np.float32)
+        self.infer_model = _ref_model(weights, np.float32)  # a few arrays; built eagerly
         self.state = None
 
     def predict_fresh(self, x):
@@ -234,7 +236,7 @@ class TorchImpl:
         self.stateful = bool(wl.get("stateful"))
         self.train_net = _torch_net(weights)
         self.opt = torch.optim.Adam(self.train_net.parameters(), lr=LEARNING_RATE, eps=EPSILON)
-        self.infer_net = _torch_net(weights).eval()
+        self.infer_net = None
         self.train_state = None
         self.infer_state = None
 
@@ -257,6 +259,8 @@ class TorchImpl:
 
     def infer_step(self):
         torch = self.torch
+        if self.infer_net is None:
+            self.infer_net = _torch_net(self.weights).eval()
         with torch.inference_mode():
             out, state = self.infer_net(torch.from_numpy(self.x), self.infer_state)
             if self.stateful:
@@ -310,7 +314,7 @@ class KerasImpl:
     def __init__(self, wl, weights, x, y, threads):
         self.wl, self.weights, self.x, self.y = wl, weights, x, y
         self.train_model = _keras_model(wl, weights)
-        self.infer_model = _keras_model(wl, weights, compile_=False)
+        self.infer_model = None
 
     def predict_fresh(self, x):
         return _keras_model(self.wl, self.weights, compile_=False).predict_on_batch(x)
@@ -319,6 +323,8 @@ class KerasImpl:
         return self.train_model.train_on_batch(self.x, self.y)
 
     def infer_step(self):
+        if self.infer_model is None:
+            self.infer_model = _keras_model(self.wl, self.weights, compile_=False)
         return self.infer_model.predict_on_batch(self.x)
 
     @staticmethod

@@ -159,7 +159,8 @@ N_STEP = 8
 LOSS_CASES = {
     # loss: (output activation, output width, targets)
     "mse": (None, 2, lambda r: r.normal(size=(N_STEP, 2))),
-    "mean_absolute_error": (None, 2, lambda r: r.normal(size=(N_STEP, 2))),
+    # offset targets: with balanced signs the mae bias gradient (a mean of signs) could be 0
+    "mean_absolute_error": (None, 2, lambda r: r.normal(size=(N_STEP, 2)) + 1.0),
     "binary_crossentropy": ("sigmoid", 1, lambda r: r.integers(0, 2, (N_STEP, 1)).astype(float)),
     "categorical_crossentropy": ("softmax", 3, lambda r: np.eye(3)[r.integers(0, 3, N_STEP)]),
     "sparse_categorical_crossentropy": ("softmax", 3, lambda r: r.integers(0, 3, N_STEP)),
@@ -205,13 +206,14 @@ def test_one_sgd_step_is_minus_lr_times_reference_gradient(loss):
     assert model.optimizer.iterations == 1
 
 
-def _update_tol(step, w, g):
+def _update_tol(step, w0, g):
     """Tolerance on a nonlinear update (Adam, RMSprop): how far the reference update moves when
-    the gradient moves within its own tolerance, plus float32 rounding of the new weight."""
+    the gradient moves within its own tolerance, plus float32 rounding of the update's few
+    operations and of the new weight."""
     d = _grad_tol(g)
     base = step(g)
     spread = np.maximum(np.abs(step(g + d) - base), np.abs(step(g - d) - base))
-    return spread + 2 * EPS32 * np.abs(w) + 1e-9
+    return spread + 4 * EPS32 * (np.abs(base) + np.abs(base - w0))
 
 
 @pytest.mark.parametrize("loss", ["mse", "binary_crossentropy", "sparse_categorical_crossentropy"])
@@ -226,7 +228,7 @@ def test_one_adam_step_equals_reference(loss):
             return ref.adam_step(a0, gg, z, z, 1, lr=lr)[0]
         expected = step(g)
         err = np.abs(a1 - expected)
-        tol = _update_tol(step, a1, g)
+        tol = _update_tol(step, a0, g)
         assert (err <= tol).all(), f"weight {i}: max error {err.max()}"
         # Adam's first step moves every weight with a clear gradient by about lr
         clear = np.abs(g) > 1e-4
@@ -244,7 +246,7 @@ def test_one_rmsprop_step_equals_reference(loss):
         def step(gg, a0=a0, z=z):
             return ref.rmsprop_step(a0, gg, z, lr=lr)[0]
         err = np.abs(a1 - step(g))
-        assert (err <= _update_tol(step, a1, g)).all(), f"weight {i}: max error {err.max()}"
+        assert (err <= _update_tol(step, a0, g)).all(), f"weight {i}: max error {err.max()}"
 
 
 def test_two_sgd_momentum_steps_equal_reference():
@@ -333,7 +335,7 @@ def test_ten_epochs_match_reference_loop(batch_size):
             w, v = [o[0] for o in out], [o[1] for o in out]
         expected.append(total / n)
     assert len(history.history["loss"]) == 10
-    assert expected[-1] < 0.5 * expected[0]  # it trained: the comparison is not of constants
+    assert expected[-1] < 0.9 * expected[0]  # it trained: the comparison is not of constants
     # float32 vs float64 trajectories drift slowly: 1e-4 relative after 10 * 4 steps
     np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-4)
     for a, e in zip(model.get_weights(), w):
@@ -548,7 +550,7 @@ def test_evaluate_is_the_sample_weighted_mean_with_a_partial_batch(loss, act, wi
         y = np.eye(3)[rng.integers(0, 3, 11)]
     model = Sequential([LSTM(3, input_shape=(4, 2)), Dense(width, activation=act)])
     _randomize(model)
-    model.compile(optimizer="sgd", loss=loss, metrics=["accuracy"] if width > 1 or act else ["mae"])
+    model.compile(optimizer="sgd", loss=loss, metrics=["mae"] if loss == "mse" else ["accuracy"])
     p = model.predict(x).astype(np.float64)
     expected = float(ref.loss_forward(loss, y, p))  # the mean over all 11 samples
     for bs in (4, 5, 11, 32):  # 4+4+3, 5+5+1, one batch, one batch

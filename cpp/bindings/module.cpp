@@ -108,7 +108,7 @@ float* param(PyNetwork& n, py::object o, const char* name, const std::vector<lon
 }
 
 LstmConfig lstm_cfg(long units, const std::string& act, const std::string& ract, bool rs, bool stateful,
-                    bool gb, float dropout) {
+                    bool gb, float dropout, float recurrent_dropout) {
   LstmConfig c;
   c.units = units;
   c.act = act_from_name(act);
@@ -119,6 +119,9 @@ LstmConfig lstm_cfg(long units, const std::string& act, const std::string& ract,
   c.stateful = stateful;
   c.go_backwards = gb;
   c.dropout = dropout;
+  c.recurrent_dropout = recurrent_dropout;
+  if (!(dropout >= 0.0f && dropout < 1.0f) || !(recurrent_dropout >= 0.0f && recurrent_dropout < 1.0f))
+    throw std::invalid_argument("`dropout` and `recurrent_dropout` must be in [0, 1)");
   return c;
 }
 
@@ -418,8 +421,8 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<>())
       .def("add_lstm", [](PyNetwork& n, long units, long input_dim, py::object W, py::object U, py::object b,
                           const std::string& act, const std::string& ract, bool rs, bool stateful, bool gb,
-                          float dropout) {
-        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, gb, dropout);
+                          float dropout, float recurrent_dropout) {
+        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, gb, dropout, recurrent_dropout);
         float* pW = param(n, W, "kernel", {input_dim, 4 * units});
         float* pU = param(n, U, "recurrent_kernel", {units, 4 * units});
         float* pb = param(n, b, "bias", {4 * units});
@@ -428,8 +431,8 @@ PYBIND11_MODULE(_core, m) {
       .def("add_bidirectional", [](PyNetwork& n, long units, long input_dim, py::object Wf, py::object Uf,
                                    py::object bf, py::object Wb, py::object Ub, py::object bb,
                                    const std::string& act, const std::string& ract, bool rs, bool stateful,
-                                   float dropout, int merge) {
-        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, false, dropout);
+                                   float dropout, float recurrent_dropout, int merge) {
+        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, false, dropout, recurrent_dropout);
         float* a = param(n, Wf, "kernel", {input_dim, 4 * units});
         float* b = param(n, Uf, "recurrent_kernel", {units, 4 * units});
         float* cc = param(n, bf, "bias", {4 * units});

@@ -90,15 +90,19 @@ struct LstmState {
   Buffer dh, dc, dhs;        // (B, H) backward workspaces
   Buffer dx_rev;             // (B, T, I) when go_backwards
   Buffer corr;               // (B, H) dU correction rows
+  // recurrent dropout (Keras: h_{t-1} * mask in the recurrent product, one mask per sequence)
+  Buffer rmask;              // (B, H) mask, or size 0 when off
+  Buffer hm, h0m;            // (B, T, H) and (B, H): masked hidden states fed to the GEMM
 };
 
 // lstm_forward: run the whole sequence.
 //   x (B, T, I); W (I, 4H); U (H, 4H); bias (4H) or null; h0, c0 (B, H) or null (zeros)
+//   rmask (B, H) or null: recurrent dropout mask multiplying h_{t-1} in the recurrent GEMM
 //   results live in `s`: s.h (B, T, H) hidden states in processing order, the final state
 //   is row T-1 of s.h and s.c.
 void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   const float* bias, const float* h0, const float* c0, long B, long T, long I,
-                  long H, int act, int ract, bool go_backwards);
+                  long H, int act, int ract, bool go_backwards, const float* rmask = nullptr);
 
 // lstm_backward: BPTT over the sequence of the last lstm_forward on `s`.
 //   dy  (B, T, H) gradient of every output (dy_seq) or (B, H) of the last output; or null

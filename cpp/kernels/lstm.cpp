@@ -61,7 +61,7 @@ static void reverse_time(float* dst, const float* src, long B, long T, long F) {
 
 void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   const float* bias, const float* h0, const float* c0, long B, long T, long I,
-                  long H, int act, int ract, bool go_backwards) {
+                  long H, int act, int ract, bool go_backwards, const float* rmask) {
   s.B = B; s.T = T; s.I = I; s.H = H;
   s.act = act; s.ract = ract; s.go_backwards = go_backwards;
   const long G = 4 * H;
@@ -79,6 +79,19 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
     x = xr;
   }
   s.x = x;
+  // Recurrent dropout: the GEMM reads masked copies of h_{t-1}; they are kept for dU.
+  const float* rm = nullptr;
+  float* hm = nullptr;
+  float* h0m = nullptr;
+  if (rmask) {
+    rm = s.rmask.resize(size_t(B) * H);
+    std::memcpy(s.rmask.data, rmask, sizeof(float) * B * H);
+    hm = s.hm.resize(size_t(B) * T * H);
+    h0m = s.h0m.resize(size_t(B) * H);
+    for (long i = 0; i < B * H; ++i) h0m[i] = sh0[i] * rm[i];
+  } else {
+    s.rmask.size = 0;
+  }
 
   // Input projection for all timesteps at once: gates = x . W (bias added in the gate kernel).
   sgemm(false, false, B * T, G, I, 1.0f, x, I, W, G, 0.0f, gates, G);
@@ -94,7 +107,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
     long p0, p1, j0, j1;
     unit_chunk(H, t.nr, thread_id(), nt, p0, p1, j0, j1);
     for (long st = 0; st < T; ++st) {
-      const float* hp = st == 0 ? sh0 : h + (st - 1) * H;
+      const float* hp = st == 0 ? (rm ? h0m : sh0) : (rm ? hm : h) + (st - 1) * H;
       const long ld_hp = st == 0 ? H : T * H;
       const float* cp = st == 0 ? sc0 : c + (st - 1) * H;
       const long ld_cp = st == 0 ? H : T * H;
@@ -107,6 +120,8 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
           const long o = (b * T + st) * H;
           t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_cp, c + o, tc + o, h + o, H, j0,
                                j1, act, ract);
+          if (rm)
+            for (long j = j0; j < j1; ++j) hm[o + j] = h[o + j] * rm[b * H + j];
         }
       }
 #ifdef LSTMCORE_HAVE_OPENMP
@@ -134,6 +149,9 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
     for (long i = 0; i < B * H; ++i) dh[i] += dy[i];
   s.u_t.pack(true, G, H, U, G);  // op(B) = U^T (4H, H)
 
+  const float* rm = s.rmask.size ? s.rmask.data : nullptr;
+  const float* hin = rm ? s.hm.data : h;      // what the recurrent GEMM read, per step
+  const float* h0in = rm ? s.h0m.data : s.h0.data;
   const KernelTable& t = kt();
   const int nt = team_size(B, H);
 #ifdef LSTMCORE_HAVE_OPENMP
@@ -166,7 +184,12 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
 #endif
       // dh_{t-1}[:, own units] = dz_t . U^T[:, own units]; every thread needs all of dz_t,
       // hence the barrier above. Own units only are read back next step: no second barrier.
-      if (j0 < j1) sgemm_packed(B, p0, p1, 1.0f, false, gs, T * G, s.u_t, 0.0f, dh, H);
+      if (j0 < j1) {
+        sgemm_packed(B, p0, p1, 1.0f, false, gs, T * G, s.u_t, 0.0f, dh, H);
+        if (rm)
+          for (long b = 0; b < B; ++b)
+            for (long j = j0; j < j1; ++j) dh[b * H + j] *= rm[b * H + j];
+      }
     }
   }
   if (dh0) std::memcpy(dh0, dh, sizeof(float) * B * H);
@@ -179,11 +202,11 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
     // pairing h row k with dz row k+1 is right except at t = 0 where it pairs h_{b-1,T-1}
     // with dz_{b,0}. One GEMM over the shifted rows, then a rank-B correction with rows
     // h0_b - h_{b-1,T-1} (h0_0 for b = 0) against dz_{b,0}.
-    if (B * T > 1) sgemm(true, false, H, G, B * T - 1, 1.0f, h, H, gates + G, G, 1.0f, dU, G);
+    if (B * T > 1) sgemm(true, false, H, G, B * T - 1, 1.0f, hin, H, gates + G, G, 1.0f, dU, G);
     float* corr = s.corr.resize(size_t(B) * H);
     for (long b = 0; b < B; ++b)
       for (long j = 0; j < H; ++j)
-        corr[b * H + j] = s.h0.data[b * H + j] - (b > 0 ? h[((b - 1) * T + T - 1) * H + j] : 0.0f);
+        corr[b * H + j] = h0in[b * H + j] - (b > 0 ? hin[((b - 1) * T + T - 1) * H + j] : 0.0f);
     sgemm(true, false, H, G, B, 1.0f, corr, H, gates, T * G, 1.0f, dU, G);
   }
   if (db) colsum_add(db, gates, B * T, G, G);

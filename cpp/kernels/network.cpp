@@ -76,7 +76,14 @@ class LstmLayer : public Layer {
           for (long i = 0; i < I_; ++i) xd[(b * T + t) * I_ + i] = x[(b * T + t) * I_ + i] * m[b * I_ + i];
       x = xd;
     }
-    lstm_forward(st_, x, W_, U_, b_, h0, c0, B, T, I_, H, cfg_.act, cfg_.ract, cfg_.go_backwards);
+    const float* rmask = nullptr;
+    if (training && cfg_.recurrent_dropout > 0.0f) {  // one mask per sequence, as Keras
+      float* m = rmask_.resize(size_t(B) * H);
+      dropout_mask(m, B * H, cfg_.recurrent_dropout, seed, 0x2d0u);
+      rmask = m;
+    }
+    lstm_forward(st_, x, W_, U_, b_, h0, c0, B, T, I_, H, cfg_.act, cfg_.ract, cfg_.go_backwards,
+                 rmask);
     if (cfg_.stateful) {
       for (long b = 0; b < B; ++b) {
         std::memcpy(hs_.data + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
@@ -126,7 +133,7 @@ class LstmLayer : public Layer {
   LstmConfig cfg_;
   long I_;
   float *W_, *U_, *b_;
-  Buffer dW_, dU_, db_, out_, dx_, mask_, xdrop_, hs_, cs_;
+  Buffer dW_, dU_, db_, out_, dx_, mask_, xdrop_, hs_, cs_, rmask_;
   long state_B_ = 0;
   bool dropping_ = false;
   Dims in_;
@@ -135,8 +142,6 @@ class LstmLayer : public Layer {
 
 std::unique_ptr<Layer> make_lstm(const LstmConfig& cfg, long input_dim, float* W, float* U,
                                  float* b) {
-  if (cfg.recurrent_dropout != 0.0f)
-    throw std::invalid_argument("internal error in make_lstm: recurrent_dropout is handled by the Python layer");
   return std::make_unique<LstmLayer>(cfg, input_dim, W, U, b);
 }
 

@@ -65,7 +65,7 @@ class Bidirectional(Layer):
         net.add_bidirectional(f.units, int(input_shape[-1]), f.kernel, f.recurrent_kernel, f.bias,
                               b.kernel, b.recurrent_kernel, b.bias, f.activation,
                               f.recurrent_activation, f.return_sequences, f.stateful, f.dropout,
-                              merge)
+                              f.recurrent_dropout, merge)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -26,7 +26,8 @@ class LSTM(Layer):
         stateful: carry the final state of sample i of a batch into sample i of the next
             batch, until ``reset_states()``. Needs a fixed batch size (``batch_input_shape``).
         dropout: fraction of the inputs dropped while training (one mask per sequence).
-        recurrent_dropout: only 0 is supported for now.
+        recurrent_dropout: fraction of the recurrent state dropped while training (one mask per
+            sequence, applied to h_{t-1} in the recurrent product, as Keras).
         kernel_initializer, recurrent_initializer, bias_initializer: Keras names.
             Defaults: ``'glorot_uniform'``, ``'orthogonal'``, ``'zeros'``.
 
@@ -60,10 +61,6 @@ class LSTM(Layer):
         self.unit_forget_bias = bool(unit_forget_bias)
         self.dropout = check_rate(dropout, "dropout", "LSTM")
         self.recurrent_dropout = check_rate(recurrent_dropout, "recurrent_dropout", "LSTM")
-        if self.recurrent_dropout != 0.0:
-            raise NotImplementedError(
-                "`LSTM(recurrent_dropout=...)` is not supported yet; use `dropout=` (input "
-                "dropout) or a `Dropout` layer between LSTMs")
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
         self.go_backwards = bool(go_backwards)
@@ -111,7 +108,8 @@ class LSTM(Layer):
     def _add_native(self, net, input_shape) -> None:
         net.add_lstm(self.units, int(input_shape[-1]), self.kernel, self.recurrent_kernel,
                      self.bias, self.activation, self.recurrent_activation,
-                     self.return_sequences, self.stateful, self.go_backwards, self.dropout)
+                     self.return_sequences, self.stateful, self.go_backwards, self.dropout,
+                     self.recurrent_dropout)
 
     def reset_states(self) -> None:
         model = getattr(self, "_model", None)
