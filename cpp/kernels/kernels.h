@@ -62,6 +62,11 @@ struct PackedB {
 // thread, for the column panels [p0, p1) of a PackedB (columns p0*nr .. min(N, p1*nr)).
 void sgemm_packed(long M, long p0, long p1, float alpha, bool trans_a, const float* A, long lda,
                   const PackedB& B, float beta, float* C, long ldc);
+// sgemm_packed_multi: the same A against nb PackedB of equal K and N (A packed once), C[q]
+// for B[q]; all C share ldc.
+void sgemm_packed_multi(long M, long p0, long p1, float alpha, bool trans_a, const float* A,
+                        long lda, const PackedB* const* Bs, int nb, float beta, float* const* Cs,
+                        long ldc);
 
 // ---- activations (activations.cpp) --------------------------------------------------------
 enum Act { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_HARD_SIGMOID = 2, ACT_HARD_SIGMOID_K2 = 3,

@@ -113,9 +113,11 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
       const long ld_cp = st == 0 ? H : T * H;
       float* gs = gates + st * G;
       if (j0 < j1) {
-        if (!(st == 0 && zero_h0))
-          for (int g = 0; g < 4; ++g)
-            sgemm_packed(B, p0, p1, 1.0f, false, hp, ld_hp, s.u_gate[g], 1.0f, gs + g * H, T * G);
+        if (!(st == 0 && zero_h0)) {
+          const PackedB* ub[4] = {&s.u_gate[0], &s.u_gate[1], &s.u_gate[2], &s.u_gate[3]};
+          float* cs[4] = {gs, gs + H, gs + 2 * H, gs + 3 * H};
+          sgemm_packed_multi(B, p0, p1, 1.0f, false, hp, ld_hp, ub, 4, 1.0f, cs, T * G);
+        }
         for (long b = 0; b < B; ++b) {
           const long o = (b * T + st) * H;
           t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_cp, c + o, tc + o, h + o, H, j0,

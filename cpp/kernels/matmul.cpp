@@ -152,17 +152,22 @@ void PackedB::pack(bool tb, long K_, long N_, const float* B, long ldb) {
   }
 }
 
-void sgemm_packed(long M, long p0, long p1, float alpha, bool ta, const float* A, long lda,
-                  const PackedB& B, float beta, float* C, long ldc) {
-  if (M <= 0 || p1 <= p0) return;
-  const KernelTable& t = *B.table;
-  const int MR = t.mr, NR = B.nr;
+void sgemm_packed_multi(long M, long p0, long p1, float alpha, bool ta, const float* A, long lda,
+                        const PackedB* const* Bs, int nb, float beta, float* const* Cs, long ldc) {
+  if (M <= 0 || p1 <= p0 || nb <= 0) return;
+  const PackedB& B0 = *Bs[0];
+  const KernelTable& t = *B0.table;
+  const int MR = t.mr, NR = B0.nr;
   const long MC = mc_for(MR);
-  const long K = B.K, npan = B.panels();
+  const long K = B0.K, npan = B0.panels();
   if (K <= 0) {
-    const long j0 = p0 * NR, j1 = std::min(B.N, p1 * NR);
-    for (long i = 0; i < M; ++i)
-      for (long j = j0; j < j1; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    const long j0 = p0 * NR, j1 = std::min(B0.N, p1 * NR);
+    for (int q = 0; q < nb; ++q)
+      for (long i = 0; i < M; ++i)
+        for (long j = j0; j < j1; ++j) {
+          float& c = Cs[q][i * ldc + j];
+          c = beta == 0.0f ? 0.0f : beta * c;
+        }
     return;
   }
   const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
@@ -170,23 +175,34 @@ void sgemm_packed(long M, long p0, long p1, float alpha, bool ta, const float* A
   for (long pc = 0; pc < K; pc += KC) {
     const long kc = std::min(KC, K - pc);
     const float b_beta = pc == 0 ? beta : 1.0f;
-    const float* bblock = B.data.data + pc * npan * NR;
     for (long ic = 0; ic < M; ic += MC) {
       const long mc = std::min(MC, M - ic);
       const long mpan = (mc + MR - 1) / MR;
+      // A is packed once and reused against every B (the four gate blocks of U).
       for (long p = 0; p < mpan; ++p)
         pack_a_panel(ap + p * kc * MR, ta, A, lda, ic + p * MR, std::min<long>(MR, mc - p * MR),
                      pc, kc, MR);
-      for (long jr = p0; jr < p1; ++jr) {
-        const int n = (int)std::min<long>(NR, B.N - jr * NR);
-        for (long ir = 0; ir < mpan; ++ir) {
-          const int m = (int)std::min<long>(MR, mc - ir * MR);
-          t.gemm_micro(kc, ap + ir * kc * MR, bblock + jr * kc * NR,
-                       C + (ic + ir * MR) * ldc + jr * NR, ldc, m, n, alpha, b_beta);
+      for (int q = 0; q < nb; ++q) {
+        const PackedB& B = *Bs[q];
+        const float* bblock = B.data.data + pc * npan * NR;
+        for (long jr = p0; jr < p1; ++jr) {
+          const int n = (int)std::min<long>(NR, B.N - jr * NR);
+          for (long ir = 0; ir < mpan; ++ir) {
+            const int m = (int)std::min<long>(MR, mc - ir * MR);
+            t.gemm_micro(kc, ap + ir * kc * MR, bblock + jr * kc * NR,
+                         Cs[q] + (ic + ir * MR) * ldc + jr * NR, ldc, m, n, alpha, b_beta);
+          }
         }
       }
     }
   }
+}
+
+void sgemm_packed(long M, long p0, long p1, float alpha, bool ta, const float* A, long lda,
+                  const PackedB& B, float beta, float* C, long ldc) {
+  const PackedB* bs[1] = {&B};
+  float* cs[1] = {C};
+  sgemm_packed_multi(M, p0, p1, alpha, ta, A, lda, bs, 1, beta, cs, ldc);
 }
 
 }  // namespace lstmcore

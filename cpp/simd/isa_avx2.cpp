@@ -46,6 +46,13 @@ static inline V vcopysign(V mag, V sgn) {
   return {_mm256_or_ps(_mm256_andnot_ps(s, mag.v), _mm256_and_ps(s, sgn.v))};
 }
 
+static inline __m256i tail_mask(long n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// VMASKMOVPS never touches masked-out memory, so tails need no copy.
+static inline V vload_n(const float* p, long n) { return {_mm256_maskload_ps(p, tail_mask(n))}; }
+static inline void vstore_n(float* p, V v, long n) { _mm256_maskstore_ps(p, tail_mask(n), v.v); }
+
 #include "simd/microkernels.inl"
 
 }  // namespace avx2

@@ -45,6 +45,10 @@ static inline V vcopysign(V mag, V sgn) {
   return {_mm512_or_ps(_mm512_andnot_ps(s, mag.v), _mm512_and_ps(s, sgn.v))};
 }
 
+// Masked loads/stores never touch masked-out memory, so tails need no copy.
+static inline V vload_n(const float* p, long n) { return {_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p)}; }
+static inline void vstore_n(float* p, V v, long n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v.v); }
+
 #include "simd/microkernels.inl"
 
 }  // namespace avx512

@@ -12,6 +12,7 @@
 //   vround(x): round to nearest integer; vpow2i(n): 2^n for integral n in [-126, 127]
 //   vsel_lt(a, b, x, y): a < b ? x : y (lane-wise); vsel_gt0in1(y, x): 0 < y < 1 ? x : 0
 //   vsel_gt0(y, x): y > 0 ? x : 0; vcopysign(mag, sgn): |mag| with the sign of sgn
+//   vload_n(p, n) / vstore_n(p, v, n): the first n < W lanes (others read as 0 / untouched)
 //
 // What is deliberately left out: denormal outputs of exp (results below FLT_MIN flush to
 // ~1.2e-38, harmless for sigmoid/tanh), and any -ffast-math style approximation.
@@ -100,18 +101,9 @@ static inline V vdact(int act, V y) {
   }
 }
 
-// Tails go through a W-wide stack buffer: the same vector code, so a value's result never
-// depends on whether it sits in a tail.
-static inline V vload_n(const float* p, long n) {
-  float buf[W];
-  for (long i = 0; i < W; ++i) buf[i] = i < n ? p[i] : 0.0f;
-  return vload(buf);
-}
-static inline void vstore_n(float* p, V v, long n) {
-  float buf[W];
-  vstore(buf, v);
-  for (long i = 0; i < n; ++i) p[i] = buf[i];
-}
+// Tails (vload_n / vstore_n, n < W values) are provided by each ISA file: masked loads and
+// stores where the ISA has them, a W-wide stack buffer otherwise. The same vector code runs
+// on tails, so a value's result never depends on whether it sits in a tail.
 
 // ----------------------------------------------------------------------------------------
 // act_forward: y = act(x) elementwise, n values; y may alias x. Softmax is row-wise below.
