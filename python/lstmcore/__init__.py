@@ -4,8 +4,16 @@
 >>> from lstmcore.layers import LSTM, Dense
 """
 
-from . import _core  # noqa: F401  (fails early with a clear message on a bad LSTMCORE_SIMD)
-from . import callbacks, layers, losses, metrics, models, optimizers, reference  # noqa: F401
+from . import (  # noqa: F401
+           _core,  # noqa: F401  (fails early with a clear message on a bad LSTMCORE_SIMD)
+           callbacks,
+           layers,
+           losses,
+           metrics,
+           models,
+           optimizers,
+           reference,
+)
 from ._config import build_info, get_num_threads, set_num_threads, set_seed
 from .models import Sequential, load_model
 from .plotting import plot_history

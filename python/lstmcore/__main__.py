@@ -46,8 +46,11 @@ def demo(epochs_scale: float = 1.0) -> int:
     model.compile(optimizer="adam", loss="mse")         # 2. compile
     epochs = max(1, int(600 * epochs_scale))
     print(f"fit: {epochs} epochs, progress of the last one:")
-    history = model.fit(X, y, epochs=epochs - 1, batch_size=len(X), verbose=0)   # 3. fit
-    history = model.fit(X, y, epochs=epochs, initial_epoch=epochs - 1, batch_size=len(X), verbose=1)
+    first = model.fit(X, y, epochs=epochs - 1, batch_size=len(X), verbose=0)   # 3. fit
+    last = model.fit(X, y, epochs=epochs, initial_epoch=epochs - 1, batch_size=len(X), verbose=1)
+    curve = first.history["loss"] + last.history["loss"]
+    marks = sorted({0, len(curve) // 4, len(curve) // 2, len(curve) - 1})
+    print("history['loss']: " + ", ".join(f"epoch {i + 1}: {curve[i]:.5f}" for i in marks))
     loss = model.evaluate(X, y, verbose=0)              # 4. evaluate
     print(f"evaluate: mse = {loss:.5f}")
     pred = model.predict(X, verbose=0)                  # 5. predict
