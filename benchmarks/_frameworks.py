@@ -452,7 +452,8 @@ def _worker(name: str, threads: int) -> None:
             ans = session.handle(cmd)
         except Exception as e:  # noqa: BLE001
             msg = str(e).strip().splitlines()
-            ans = {"error": f"{type(e).__name__}: {msg[-1] if msg else ''}"[:300]}
+            text = msg[0] if msg else ""
+            ans = {"error": f"{type(e).__name__}: " + (text if len(text) <= 160 else text[:157] + "...")}
         proto.write(json.dumps(ans) + "\n")
 
 

@@ -29,23 +29,39 @@ def calibrate(fn, min_seconds):
     return max(1, int(min_seconds / dt + 0.999))
 
 
-def time_interleaved(fns, repeats, warmup=2, min_seconds=0.002):
+def time_interleaved(fns, repeats, warmup=2, min_seconds=0.002, settle=0.0):
     """Median seconds per call of each callable in ``fns`` (a dict name -> fn).
 
     The implementations are interleaved within every repeat (A B, then B A, ...) so that
     frequency drift and cache state hit all of them alike. Each sample runs a calibrated
     number of calls (>= min_seconds per sample) so that microsecond kernels are measurable.
+
+    ``settle``: seconds to sleep before each sample. Thread pools (OpenMP, OpenBLAS) keep
+    their workers spinning for a while after a call; when both pools together have more
+    threads than there are cores, the next library's threads then wait for a core and its
+    timing measures the other's spin, not itself. Sleeping lets the idle pool park first.
     """
     names = list(fns)
+
+    def pause():
+        if settle > 0:
+            time.sleep(settle)
+
     for _ in range(warmup):
         for n in names:
+            pause()
             fns[n]()
-    inner = {n: calibrate(fns[n], min_seconds) for n in names}
+    inner = {}
+    for n in names:
+        pause()
+        inner[n] = calibrate(fns[n], min_seconds)
     samples = {n: [] for n in names}
     for r in range(repeats):
         order = names if r % 2 == 0 else names[::-1]
         for n in order:
             fn, k = fns[n], inner[n]
+            pause()
+            fn()  # untimed: brings this library's pool and caches back
             t0 = time.perf_counter()
             for _ in range(k):
                 fn()

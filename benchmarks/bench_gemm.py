@@ -63,6 +63,9 @@ def main(argv=None):
                    help="'all', or comma-separated levels (default: the selected one)")
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (>= 10; default 15, quick 10)")
+    p.add_argument("--settle", type=float, default=None,
+                   help="seconds to sleep before each timed sample (default: 0.1 when the two "
+                        "libraries' threads together exceed the CPUs, else 0)")
     p.add_argument("--quick", action="store_true",
                    help="512^3 instead of 1024^3, two LSTM configs, 10 repeats, shorter samples")
     args = p.parse_args(argv)
@@ -88,7 +91,20 @@ def main(argv=None):
     if _util.threadpoolctl is None:
         print("- threadpoolctl is not installed: only lstmcore's thread count is set; NumPy uses "
               "its BLAS default in every row (pip install threadpoolctl to limit it)")
-    print(f"- median of {repeats} interleaved repeats after warm-up; ratio = lstmcore GFLOP/s / numpy GFLOP/s\n")
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+    def settle_for(nt):
+        if args.settle is not None:
+            return args.settle
+        return 0.1 if 2 * nt > ncpu else 0.0
+
+    print(f"- median of {repeats} interleaved repeats after warm-up; ratio = lstmcore GFLOP/s / numpy GFLOP/s")
+    if any(settle_for(nt) > 0 for nt in threads):
+        print(f"- {ncpu} CPUs: with {max(threads)} threads each, OpenMP's and OpenBLAS's workers (which "
+              f"spin for milliseconds after each call) outnumber the cores, so every sample is "
+              f"preceded by a {settle_for(max(threads))} s pause and one untimed call; otherwise "
+              f"each library would be timed waiting for the other's spinning threads")
+    print()
 
     rng = np.random.default_rng(0)
     data = {}
@@ -113,7 +129,7 @@ def main(argv=None):
                         t = _util.time_interleaved(
                             {"lstmcore": lambda a=a, b=b, c=c1: _core.gemm(a, b, c),
                              "numpy": lambda a=a, b=b, c=c2: np.matmul(a, b, out=c)},
-                            repeats=repeats, min_seconds=min_seconds)
+                            repeats=repeats, min_seconds=min_seconds, settle=settle_for(nt))
                         gf = {k: 2.0 * M * N * K / v / 1e9 for k, v in t.items()}
                         rows.append([label, f"{M}x{N}x{K}", level,
                                      str(nt) if limited else f"{nt} (numpy: default)",

@@ -2,18 +2,19 @@
 
 - every test starts from ``lstmcore.set_seed(0)`` (autouse), so weights and shuffles are the
   same on every run and on every machine;
-- ``threads`` restores the native thread count after a test that changes it;
-- ``reference_of`` turns an lstmcore model into a float64 ``ReferenceSequential`` with the
-  model's own weights (``get_weights()``), given the layer specs the test *meant* to build
-  (so a layer that silently ignores an argument shows up as a numeric mismatch).
+- ``threads`` restores the native thread count after a test that changes it; ``simd`` runs a
+  test once per SIMD level the CPU supports and restores the level;
+- ``build_reference(specs, model.get_weights())`` (imported by the test modules) makes a
+  float64 ``ReferenceSequential`` holding the model's own weights, from the layer specs the
+  test *meant* to build, so a layer that silently ignores an argument shows up as a numeric
+  mismatch.
 """
 
 from __future__ import annotations
 
+import lstmcore
 import numpy as np
 import pytest
-
-import lstmcore
 from lstmcore import reference as ref
 
 EPS32 = float(np.finfo(np.float32).eps)  # 1.19e-7
@@ -68,26 +69,13 @@ def threads():
     lstmcore.set_num_threads(before)
 
 
-@pytest.fixture
-def reference_of():
-    """``reference_of(model, specs)`` -> ReferenceSequential holding ``model.get_weights()``."""
-    def make(model, specs):
-        return build_reference(specs, model.get_weights())
-    return make
-
-
-def allclose_f32(actual, expected, n_terms=32, scale=None):
-    """Assert a float32 result equals a float64 reference within float32 rounding.
-
-    Tolerance ``atol + rtol*|ref|`` with rtol = 8 * eps32 * sqrt(n_terms) (random-data bound
-    for a length-n reduction, see tests/test_kernels.py) and atol = rtol * scale, where scale
-    is the largest reference magnitude (at least 1): values that cancel to near zero keep the
-    absolute error of their larger terms.
-    """
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    rtol = 8 * EPS32 * np.sqrt(n_terms)
-    if scale is None:
-        scale = max(1.0, float(np.max(np.abs(expected))) if expected.size else 1.0)
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
+@pytest.fixture(params=lstmcore._core.supported_simd_levels())
+def simd(request):
+    """Run the test once per SIMD level this CPU supports (forced in-process), restoring the
+    previous level afterwards."""
+    prev = lstmcore._core.simd_level()
+    lstmcore._core.set_simd_level(request.param)
+    try:
+        yield request.param
+    finally:
+        lstmcore._core.set_simd_level(prev)

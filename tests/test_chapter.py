@@ -7,11 +7,10 @@ large data) and asserts the shapes and values the book documents.
 
 import numpy as np
 import pytest
-from numpy import array
-
 from lstmcore.layers import LSTM, Activation, Dense
 from lstmcore.models import Sequential
 from lstmcore.optimizers import SGD
+from numpy import array
 
 
 def _binary_data(n=40, timesteps=2, seed=0):
@@ -169,6 +168,20 @@ def test_fit_verbose_prints_one_line_per_epoch(capsys):
     assert out.count(" - loss: ") == 3 and out.count(" - accuracy: ") == 3
 
 
+def test_fit_verbose_1_prints_a_progress_bar_per_epoch(capsys):
+    X, y = _binary_data()
+    X = X.reshape((X.shape[0], X.shape[1], 1))
+    model = _book_model(metrics=['accuracy'])
+    model.fit(X, y, batch_size=10, epochs=2)  # verbose defaults to 1
+    out = capsys.readouterr().out
+    lines = [l for l in out.splitlines() if l.strip()]
+    assert lines[0] == "Epoch 1/2" and "Epoch 2/2" in lines
+    bars = [l for l in lines if l.startswith("40/40 [")]
+    assert len(bars) == 2  # not a terminal: only the final bar of each epoch
+    assert all("[==============================]" in b and " - loss: " in b and " - accuracy: " in b
+               for b in bars)
+
+
 def test_history_records_loss_and_metrics_per_epoch():
     X, y = _binary_data()
     X = X.reshape((X.shape[0], X.shape[1], 1))
@@ -180,6 +193,15 @@ def test_history_records_loss_and_metrics_per_epoch():
     assert all(isinstance(v, float) for v in history.history['loss'])
     assert all(v in {k / 40 for k in range(41)} for v in history.history['accuracy'])
     assert model.history is history
+
+
+def test_acc_alias_is_the_history_key():
+    X, y = _binary_data()
+    X = X.reshape((X.shape[0], X.shape[1], 1))
+    model = _book_model(metrics=['acc'])
+    history = model.fit(X, y, batch_size=10, epochs=2, verbose=0)
+    assert list(history.history) == ['loss', 'acc']
+    assert model.metrics_names == ['loss', 'acc']
 
 
 def test_evaluate_returns_loss_and_accuracy():
@@ -303,7 +325,7 @@ def test_stateful_training_loop_with_reset_states():
     model.add(Dense(1))
     model.compile(loss='mean_squared_error', optimizer='adam')
     losses = []
-    for i in range(20):
+    for i in range(20):  # noqa: B007  (the book's loop, as written)
         h = model.fit(X, y, epochs=1, batch_size=10, verbose=0, shuffle=False)
         losses.append(h.history['loss'][0])
         model.reset_states()

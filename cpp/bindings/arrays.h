@@ -70,6 +70,7 @@ inline long matrix_ld(const py::array& a, const char* name) {
   check_f32(a, name);
   if (a.ndim() != 2)
     throw std::invalid_argument(std::string("`") + name + "` must be 2D; received shape " + shape_str(a));
+  if (a.size() == 0) return std::max<long>(1, (long)a.shape(1));  // nothing is read or written
   if (a.shape(1) > 1 && a.strides(1) != (py::ssize_t)sizeof(float))
     throw std::invalid_argument(std::string("`") + name + "` must have unit stride along its last axis");
   if (a.strides(0) % (py::ssize_t)sizeof(float) != 0 || a.strides(0) < 0)

@@ -39,8 +39,10 @@ static inline void unit_chunk(long H, int nr, int tid, int nt, long& p0, long& p
 }
 
 static inline int team_size(long B, long H) {
-  // per-step recurrent work: 2*B*H*4H flops
-  int nt = threads_for(8.0 * B * H * H);
+  // Per-step recurrent work is 2*B*H*4H flops, and every step ends in a barrier: below
+  // ~4 MFLOP a step (a few microseconds of work) the barrier costs more than it saves.
+  const double step_flops = 8.0 * B * H * H;
+  int nt = step_flops >= 4.0e6 ? num_threads() : 1;
   long npan = (H + kt().nr - 1) / kt().nr;
   return (int)std::max<long>(1, std::min<long>(nt, npan));
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 
 namespace lstmcore {
@@ -463,6 +464,15 @@ const float* Network::forward_all(const float* x, const Dims& in, bool training,
   return a;
 }
 
+bool Network::grads_finite() {
+  for (const ParamRef& p : params()) {
+    float acc = 0.0f;  // any NaN/Inf makes the sum non-finite (0 * Inf is NaN too)
+    for (long i = 0; i < p.n; ++i) acc += p.g[i] * 0.0f;
+    if (acc != 0.0f) return false;
+  }
+  return true;
+}
+
 void Network::zero_grads() {
   for (const ParamRef& p : params()) std::memset(p.g, 0, sizeof(float) * p.n);
 }
@@ -500,13 +510,19 @@ bool Network::train_step(const float* x, const Dims& in, const float* y, StepSta
   const float* p = forward_all(x, in, true, seed, od);
   float* gy = gy_.resize(od.size());
   double loss = loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
-  if (!std::isfinite(loss)) {
-    st.loss = loss;
+  // The loss must be finite in float32 (what the user sees), and so must every gradient:
+  // otherwise nothing is updated and the caller reports the batch.
+  if (!std::isfinite((float)loss)) {
+    st.loss = (float)loss;
     return false;
   }
   accumulate_metrics(metrics_, y, p, od, st);
   zero_grads();
   backward_all(gy);
+  if (!grads_finite()) {
+    st.loss = std::numeric_limits<double>::quiet_NaN();
+    return false;
+  }
   apply_update();
   st.loss += loss * in.B;
   st.samples += in.B;

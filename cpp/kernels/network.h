@@ -121,6 +121,7 @@ class Network {
   void backward_all(const float* dy);
   void apply_update();
   void zero_grads();
+  bool grads_finite();
 
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<ParamRef> params_;

@@ -92,6 +92,8 @@ class Sequential:
                 self.layers.pop()
                 layer._model = None
                 raise
+        if self._compiled:
+            self._resolve_metrics()  # 'accuracy' depends on the final output width
 
     def _build(self, input_shape) -> None:
         shape = tuple(input_shape)
@@ -441,8 +443,11 @@ class Sequential:
                 if cbs.wants_batches:
                     cbs.call("on_train_batch_begin", k, {})
                 t0 = time.perf_counter()
-                done, blosses, lsum, ms, cnt, bad = net.train_batches(
-                    x, y2, idx, bs, k, k1, epoch_seed, sparse)
+                try:
+                    done, blosses, lsum, ms, cnt, bad = net.train_batches(
+                        x, y2, idx, bs, k, k1, epoch_seed, sparse)
+                finally:  # Ctrl-C lands here between batches: keep the step count exact
+                    self._sync_iterations()
                 dt = time.perf_counter() - t0
                 loss_sum += lsum
                 samples += cnt

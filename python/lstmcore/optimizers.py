@@ -23,8 +23,14 @@ def _number(value, arg, cls, lo=None, lo_open=False, hi=None, hi_open=False):
     if not ok:
         lo_s = "" if lo is None else ("(" if lo_open else "[") + f"{lo}"
         hi_s = "" if hi is None else f"{hi}" + (")" if hi_open else "]")
-        rng = f"{lo_s}, {hi_s}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
-        raise ValueError(f"`{cls}` expects `{arg}` in {rng}; received {arg}={value!r}")
+        if lo is not None and hi is not None:
+            rng = f"{lo_s}, {hi_s}"
+        elif lo is not None:
+            rng = f"{'>' if lo_open else '>='} {lo}"
+        else:
+            rng = f"{'<' if hi_open else '<='} {hi}"
+        where = f"in {rng}" if lo is not None and hi is not None else rng
+        raise ValueError(f"`{cls}` expects `{arg}` {where}; received {arg}={value!r}")
     return v
 
 

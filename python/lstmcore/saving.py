@@ -140,6 +140,44 @@ def _arrays(z, entries, what: str) -> list[np.ndarray]:
     return out
 
 
+def _check_sizes(meta: dict, what: str) -> None:
+    """Refuse an architecture far larger than the weights stored with it (a damaged or
+    hostile file would otherwise make from_config allocate gigabytes)."""
+    try:
+        total = sum(int(np.prod(e["shape"])) for e in meta.get("weights") or [])
+        layers = meta["model"]["layers"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{what} holds an invalid model architecture: malformed model "
+                         f"description ({e})") from None
+    if not isinstance(layers, list):
+        raise ValueError(f"{what} holds an invalid model architecture: the layer list is malformed")
+    limit = max(total, 1)
+
+    def dims(cfg):
+        if not isinstance(cfg, dict):
+            return
+        inner = cfg.get("config", cfg)
+        if not isinstance(inner, dict):
+            return
+        for key in ("units",):
+            v = inner.get(key)
+            if isinstance(v, int) and v * v > limit and v > limit // 4 + 1:
+                raise ValueError(f"{what} holds an invalid model architecture: a layer has "
+                                 f"{key}={v}, far more than its {total} stored weights allow "
+                                 f"(the file is damaged)")
+        shape = inner.get("batch_input_shape")
+        if isinstance(shape, list):
+            for d in shape[1:]:
+                if isinstance(d, int) and d > max(limit, 1 << 20):
+                    raise ValueError(f"{what} holds an invalid model architecture: input "
+                                     f"dimension {d} is implausible (the file is damaged)")
+        if "layer" in inner:
+            dims(inner["layer"])
+
+    for cfg in layers:
+        dims(cfg)
+
+
 def model_from_bytes(data, compile: bool = True, what: str = "the model data"):
     return _load(data, compile, what)
 
@@ -155,6 +193,7 @@ def _load(data: bytes, compile: bool, what: str):
     from . import optimizers
     from .models import Sequential
     meta, z = _read(data, what)
+    _check_sizes(meta, what)
     try:
         model = Sequential.from_config(meta["model"])
     except (KeyError, TypeError, ValueError, NotImplementedError) as e:
@@ -169,10 +208,11 @@ def _load(data: bytes, compile: bool, what: str):
     if compile and meta.get("compile"):
         c = meta["compile"]
         try:
-            opt = optimizers.deserialize({k: v for k, v in meta["optimizer"].items() if k != "iterations"})
-            opt.iterations = int(meta["optimizer"].get("iterations", 0))
+            o = meta["optimizer"]
+            opt = optimizers.deserialize({k: v for k, v in o.items() if k != "iterations"})
+            opt.iterations = int(o.get("iterations", 0))
             model.compile(optimizer=opt, loss=c["loss"], metrics=c.get("metrics") or None)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, NotImplementedError) as e:
             raise ValueError(f"{what} holds invalid compile settings: {e}") from None
         slots = _arrays(z, meta.get("slots", []), what)
         if slots and model.built:

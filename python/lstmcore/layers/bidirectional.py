@@ -28,6 +28,9 @@ class Bidirectional(Layer):
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"`merge_mode` must be one of {', '.join(map(repr, MERGE_MODES))}; "
                              f"received merge_mode={merge_mode!r}")
+        if layer.go_backwards:
+            raise ValueError("`Bidirectional` runs its own backward copy of the layer; wrap an "
+                             "`LSTM` with go_backwards=False")
         if backward_layer is not None:
             raise NotImplementedError("`Bidirectional(backward_layer=...)` is not supported")
         self.merge_mode = merge_mode

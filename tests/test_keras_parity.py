@@ -1,0 +1,215 @@
+"""Keras parity: a model whose weights are copied from a Keras 3 model predicts what it
+predicts, and a short training run ends with the same weights and per-epoch losses.
+
+Skipped when keras is not importable. Keras runs on the torch backend (set before the import).
+Keras emits its own Deprecation/User warnings under NumPy 2 and for ``input_shape``; every Keras
+call runs inside ``_quiet()`` so that the suite's strict warning filter still applies to
+lstmcore.
+
+Tolerance: both sides compute in float32 from the same float32 weights, with different
+summation orders, so predictions agree to a few float32 ulps of their magnitude (atol 1e-5
+for O(1) values); after a few training steps the differences grow with the updates, so
+weights and losses are compared with rtol/atol 1e-4.
+"""
+
+import contextlib
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    keras = pytest.importorskip("keras")
+
+from lstmcore.layers import LSTM, Bidirectional, Dense, RepeatVector, TimeDistributed  # noqa: E402
+from lstmcore.models import Sequential  # noqa: E402
+from lstmcore.optimizers import SGD, Adam, RMSprop  # noqa: E402
+
+KL = keras.layers
+T, F = 6, 3
+
+
+@contextlib.contextmanager
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _rand(shape, seed):
+    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
+
+
+def _keras(layers, input_shape=(T, F), batch_size=None):
+    with _quiet():
+        keras.utils.set_random_seed(0)
+        inp = keras.Input(batch_shape=(batch_size,) + tuple(input_shape))
+        return keras.Sequential([inp] + layers)
+
+
+def _copy_weights(km, model, seed=1, scale=0.5):
+    """Random N(0, scale) weights into the Keras model, then Keras' list into lstmcore."""
+    rng = np.random.default_rng(seed)
+    with _quiet():
+        shapes = [w.shape for w in km.get_weights()]
+        km.set_weights([rng.normal(scale=scale, size=s).astype(np.float32) for s in shapes])
+        kw = km.get_weights()
+    # lstmcore's get_weights() order and shapes are Keras' order and shapes
+    assert [w.shape for w in model.get_weights()] == [w.shape for w in kw]
+    model.set_weights(kw)
+    return kw
+
+
+def _kpredict(km, x, batch_size=None):
+    with _quiet():
+        return np.asarray(km.predict(x, batch_size=batch_size, verbose=0))
+
+
+CASES = {
+    "lstm_dense": (
+        lambda: [KL.LSTM(5), KL.Dense(2)],
+        lambda: [LSTM(5, input_shape=(T, F)), Dense(2)]),
+    "stacked": (
+        lambda: [KL.LSTM(5, return_sequences=True), KL.LSTM(4), KL.Dense(1, activation="sigmoid")],
+        lambda: [LSTM(5, input_shape=(T, F), return_sequences=True), LSTM(4),
+                 Dense(1, activation="sigmoid")]),
+    "encoder_decoder": (
+        lambda: [KL.LSTM(5), KL.RepeatVector(4), KL.LSTM(3, return_sequences=True),
+                 KL.TimeDistributed(KL.Dense(4, activation="softmax"))],
+        lambda: [LSTM(5, input_shape=(T, F)), RepeatVector(4), LSTM(3, return_sequences=True),
+                 TimeDistributed(Dense(4, activation="softmax"))]),
+    "bidirectional_concat": (
+        lambda: [KL.Bidirectional(KL.LSTM(4), merge_mode="concat"), KL.Dense(2)],
+        lambda: [Bidirectional(LSTM(4), merge_mode="concat", input_shape=(T, F)), Dense(2)]),
+    "bidirectional_sum_sequences": (
+        lambda: [KL.Bidirectional(KL.LSTM(4, return_sequences=True), merge_mode="sum"),
+                 KL.Dense(2)],
+        lambda: [Bidirectional(LSTM(4, return_sequences=True), merge_mode="sum",
+                               input_shape=(T, F)), Dense(2)]),
+    "bidirectional_ave_mul": (
+        lambda: [KL.Bidirectional(KL.LSTM(4, return_sequences=True), merge_mode="ave"),
+                 KL.Bidirectional(KL.LSTM(3), merge_mode="mul"), KL.Dense(1)],
+        lambda: [Bidirectional(LSTM(4, return_sequences=True), merge_mode="ave",
+                               input_shape=(T, F)),
+                 Bidirectional(LSTM(3), merge_mode="mul"), Dense(1)]),
+    "hard_sigmoid": (
+        lambda: [KL.LSTM(5, recurrent_activation="hard_sigmoid"), KL.Dense(2)],
+        lambda: [LSTM(5, input_shape=(T, F), recurrent_activation="hard_sigmoid"), Dense(2)]),
+    "go_backwards_relu": (
+        lambda: [KL.LSTM(5, go_backwards=True, activation="relu", return_sequences=True),
+                 KL.Dense(2, activation="tanh")],
+        lambda: [LSTM(5, input_shape=(T, F), go_backwards=True, activation="relu",
+                      return_sequences=True), Dense(2, activation="tanh")]),
+    "no_bias": (
+        lambda: [KL.LSTM(5, use_bias=False), KL.Dense(2, use_bias=False)],
+        lambda: [LSTM(5, input_shape=(T, F), use_bias=False), Dense(2, use_bias=False)]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_weights_same_predictions(case):
+    make_k, make_l = CASES[case]
+    km = _keras(make_k())
+    model = Sequential(make_l())
+    _copy_weights(km, model)
+    x = _rand((9, T, F), 2)
+    expected = _kpredict(km, x)
+    got = model.predict(x)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    assert np.abs(expected).max() > 0.05  # a meaningful comparison, not of zeros
+
+
+def test_initial_weights_follow_keras_shapes_and_forget_bias():
+    km = _keras([KL.LSTM(5), KL.Dense(2)])
+    model = Sequential([LSTM(5, input_shape=(T, F)), Dense(2)])
+    with _quiet():
+        kw = km.get_weights()
+    lw = model.get_weights()
+    assert [w.shape for w in lw] == [w.shape for w in kw]
+    assert [w.dtype for w in lw] == [w.dtype for w in kw] == [np.float32] * 5
+    np.testing.assert_array_equal(lw[2], kw[2])  # zeros with the forget block = 1
+    np.testing.assert_array_equal(lw[4], kw[4])
+    # the same initializers: the spread of the glorot kernel and the orthogonal rows
+    assert np.abs(lw[0]).max() <= np.sqrt(6 / (F + 20)) >= np.abs(kw[0]).max()
+    np.testing.assert_allclose(lw[1] @ lw[1].T, kw[1] @ kw[1].T, atol=1e-5)
+
+
+def test_stateful_predictions_match_keras():
+    bs = 4
+    km = _keras([KL.LSTM(3, stateful=True), KL.Dense(1)], batch_size=bs)
+    model = Sequential([LSTM(3, stateful=True, batch_input_shape=(bs, T, F)), Dense(1)])
+    _copy_weights(km, model)
+    a, b = _rand((bs, T, F), 3), _rand((2 * bs, T, F), 4)
+    ka1, kb = _kpredict(km, a, bs), _kpredict(km, b, bs)  # state carries across calls
+    np.testing.assert_allclose(model.predict(a), ka1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(b), kb, rtol=1e-5, atol=1e-5)
+    with _quiet():
+        for layer in km.layers:
+            if hasattr(layer, "reset_states"):
+                layer.reset_states()
+    model.reset_states()
+    ka2 = _kpredict(km, a, bs)
+    np.testing.assert_allclose(ka2, ka1, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.predict(a), ka2, rtol=1e-5, atol=1e-5)
+
+
+TRAIN_CASES = {
+    # optimizer (Keras, lstmcore), loss, output activation, output width
+    "sgd_mse": (lambda: keras.optimizers.SGD(learning_rate=0.1), lambda: SGD(learning_rate=0.1),
+                "mse", None, 1),
+    "sgd_momentum_bce": (lambda: keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+                         lambda: SGD(learning_rate=0.1, momentum=0.9),
+                         "binary_crossentropy", "sigmoid", 1),
+    "adam_mse": (lambda: keras.optimizers.Adam(learning_rate=0.01),
+                 lambda: Adam(learning_rate=0.01), "mse", None, 1),
+    "adam_bce": (lambda: keras.optimizers.Adam(learning_rate=0.01),
+                 lambda: Adam(learning_rate=0.01), "binary_crossentropy", "sigmoid", 1),
+    "rmsprop_cce": (lambda: keras.optimizers.RMSprop(learning_rate=0.01),
+                    lambda: RMSprop(learning_rate=0.01), "categorical_crossentropy", "softmax", 3),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_CASES))
+def test_short_training_run_matches_keras(case):
+    make_kopt, make_opt, loss, act, width = TRAIN_CASES[case]
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(20, T, F)).astype(np.float32)
+    if loss == "mse":
+        y = rng.normal(size=(20, width)).astype(np.float32)
+    elif loss == "binary_crossentropy":
+        y = rng.integers(0, 2, (20, width)).astype(np.float32)
+    else:
+        y = np.eye(width, dtype=np.float32)[rng.integers(0, width, 20)]
+    km = _keras([KL.LSTM(4), KL.Dense(width, activation=act)])
+    model = Sequential([LSTM(4, input_shape=(T, F)), Dense(width, activation=act)])
+    w0 = _copy_weights(km, model, scale=0.3)
+    with _quiet():
+        km.compile(optimizer=make_kopt(), loss=loss)
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)  # 8, 8, 4
+        kw = km.get_weights()
+    model.compile(optimizer=make_opt(), loss=loss)
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    assert len(h.history["loss"]) == len(kh.history["loss"]) == 3
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+        # the run moved every weight array well beyond the tolerance
+        assert np.abs(a - w0[i]).max() > 1e-3, f"weight {i} did not move"
+
+
+def test_evaluate_matches_keras():
+    km = _keras([KL.LSTM(4), KL.Dense(3, activation="softmax")])
+    model = Sequential([LSTM(4, input_shape=(T, F)), Dense(3, activation="softmax")])
+    _copy_weights(km, model)
+    x = _rand((11, T, F), 6)
+    labels = np.random.default_rng(7).integers(0, 3, 11)
+    with _quiet():
+        km.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        kres = km.evaluate(x, labels, batch_size=4, verbose=0)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    res = model.evaluate(x, labels, batch_size=4, verbose=0)
+    np.testing.assert_allclose(res, kres, rtol=1e-5)
