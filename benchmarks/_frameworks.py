@@ -366,16 +366,17 @@ def framework_version(name: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # Timing, shared by the in-process runner and the worker
 # ----------------------------------------------------------------------------------------------
-def warm_up(fn, warm_s: float, max_single_s: float = 0.4) -> float:
-    """Call ``fn`` at least twice (the first call may compile) and until ``warm_s`` passed;
-    stop early once a call takes longer than ``max_single_s``. Returns the last call's time."""
+def warm_up(fn, warm_s: float, min_calls: int = 2, max_single_s: float = 0.4) -> float:
+    """Call ``fn`` at least ``min_calls`` times (the first call may compile) and until
+    ``warm_s`` passed; stop early once a call takes longer than ``max_single_s``. Returns the
+    last call's time (which sizes the repeats)."""
     calls, start, dt = 0, time.perf_counter(), 0.0
     while True:
         t = time.perf_counter()
         fn()
         dt = time.perf_counter() - t
         calls += 1
-        if calls >= 2 and (dt > max_single_s or time.perf_counter() - start >= warm_s):
+        if calls >= min_calls and (dt > max_single_s or time.perf_counter() - start >= warm_s):
             return dt
 
 
@@ -393,7 +394,35 @@ class Session:
     def __init__(self, name: str, threads: int):
         self.name, self.threads = name, threads
         self.impl = None
+        self.gemm_fn = None
         self.cls = IMPLS[name]
+
+    def _gemm_setup(self, cmd):
+        """C = op(A) @ op(B), (M, K) x (K, N), random operands from ``seed``: lstmcore's
+        ``_core.gemm`` in the lstmcore session, NumPy's matmul in the reference's."""
+        import numpy as np
+        M, N, K, ta, tb = cmd["M"], cmd["N"], cmd["K"], cmd["ta"], cmd["tb"]
+        rng = np.random.default_rng(cmd["seed"])
+        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
+        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
+        c = np.empty((M, N), np.float32)
+        ans = {}
+        if self.name == "lstmcore":
+            from lstmcore import _core
+
+            def fn():
+                _core.gemm(a, b, c, ta, tb)
+            fn()
+            want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+            ans["rel_err"] = float(np.max(np.abs(c - want)) / (np.max(np.abs(want)) + 1e-30))
+        else:
+            opa, opb = (a.T if ta else a), (b.T if tb else b)
+
+            def fn():
+                np.matmul(opa, opb, out=c)
+        self.gemm_fn = fn
+        ans["s"] = warm_up(fn, cmd.get("warm_s", 0.05))
+        return ans
 
     def handle(self, cmd: dict):
         import numpy as np
@@ -409,7 +438,7 @@ class Session:
             return {"pred": pred.ravel().tolist()}
         if op == "warm":
             fn = self.impl.train_step if cmd["mode"] == "train" else self.impl.infer_step
-            return {"s": warm_up(fn, cmd["warm_s"])}
+            return {"s": warm_up(fn, cmd["warm_s"], cmd.get("min_calls", 2))}
         if op == "time":
             fn = self.impl.train_step if cmd["mode"] == "train" else self.impl.infer_step
             return {"s": time_calls(fn, cmd["inner"])}
@@ -422,6 +451,15 @@ class Session:
             return {"s": s, "loss": loss}
         if op == "release":
             self.impl = None
+            self.gemm_fn = None
+            return {}
+        if op == "gemm_setup":
+            return self._gemm_setup(cmd)
+        if op == "gemm_time":
+            return {"s": time_calls(self.gemm_fn, cmd["inner"])}
+        if op == "threads":  # lstmcore only: the one-thread SGEMM rate
+            import lstmcore
+            lstmcore.set_num_threads(cmd["n"])
             return {}
         raise ValueError(f"unknown op {op!r}")
 

@@ -96,6 +96,9 @@ class ImplError(RuntimeError):
 
 
 class LocalRunner:
+    """lstmcore, in this process (no other thread pool runs here: NumPy's BLAS is held to one
+    thread, and the NumPy reference runs in a worker like the peers)."""
+
     def __init__(self, name, threads):
         import _frameworks as fw
         self.name = name
@@ -121,9 +124,13 @@ class WorkerRunner:
 
     def __init__(self, name, threads, logdir):
         import _frameworks as fw
+        import lstmcore
         self.name = name
         backend = {"keras_torch": "torch", "keras_jax": "jax"}.get(name)
         env = fw.thread_env(threads, backend)
+        # the reference worker imports the same lstmcore package as this process
+        pkg = os.path.dirname(os.path.dirname(os.path.abspath(lstmcore.__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg, env.get("PYTHONPATH", "")) if p)
         self.log_path = os.path.join(logdir, f"{name}.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
@@ -308,9 +315,8 @@ def loadavg() -> str:
 # Data, weights and checks
 # ----------------------------------------------------------------------------------------------
 def make_workload(name, seed):
-    import numpy as np
-
     import lstmcore
+    import numpy as np
     from lstmcore.layers import LSTM, Dense
     from lstmcore.models import Sequential
     B, T, F, H, stateful = WORKLOADS[name]
@@ -336,9 +342,8 @@ def check_tolerance(ref):
 
 def lstmcore_grad_check(wl, weights, x, y):
     """One lstmcore SGD(lr=1) step vs float64 reference gradients: -> (loss err, grad err)."""
-    import numpy as np
-
     import _frameworks as fw
+    import numpy as np
     from lstmcore.optimizers import SGD
     m = fw.LstmcoreImpl._model(wl, weights, compile_=False)
     m.compile(optimizer=SGD(learning_rate=1.0), loss="mse")
@@ -359,11 +364,12 @@ def lstmcore_grad_check(wl, weights, x, y):
 # Timing
 # ----------------------------------------------------------------------------------------------
 def time_row(runners, mode, repeats, target_s, warm_s, notes, row):
-    """-> {name: median seconds per call}; rotating order per repeat."""
+    """-> {name: median seconds per call}; rotating order per repeat. target_s == 0: one
+    call per repeat, and a single warm-up call (it compiles what needs compiling)."""
     inner, live = {}, []
     for r in runners:
         try:
-            per = r.call(op="warm", mode=mode, warm_s=warm_s)["s"]
+            per = r.call(op="warm", mode=mode, warm_s=warm_s, min_calls=1 if target_s == 0 else 2)["s"]
         except ImplError as e:
             notes.append(f"{row} {mode}: {fw_label(r.name)} failed: {e}")
             log(f"    {r.name}: FAILED {e}")
@@ -408,67 +414,44 @@ def gemm_shapes():
     return out
 
 
-def bench_gemm(repeats, target_s, threads):
-    import numpy as np
-
-    import lstmcore
-    from lstmcore import _core
-    rng = np.random.default_rng(1)
+def bench_gemm(core, numpy_runner, repeats, target_s, threads):
+    """lstmcore's ``_core.gemm`` (this process) against NumPy's matmul (the reference worker,
+    its BLAS at ``threads`` threads), interleaved; -> rows with GFLOP/s."""
     rows = []
-    for label, M, N, K, ta, tb in [("1024^3", 1024, 1024, 1024, False, False)] + gemm_shapes():
-        a = rng.standard_normal((K, M) if ta else (M, K)).astype(np.float32)
-        b = rng.standard_normal((N, K) if tb else (K, N)).astype(np.float32)
-        c1 = np.empty((M, N), np.float32)
-        c2 = np.empty((M, N), np.float32)
-        opa, opb = (a.T if ta else a), (b.T if tb else b)
-
-        def f_core():
-            _core.gemm(a, b, c1, ta, tb)
-
-        def f_np():
-            np.matmul(opa, opb, out=c2)
-
-        f_core()
-        f_np()
-        err = float(np.max(np.abs(c1 - c2))) / (float(np.max(np.abs(c2))) + 1e-30)
-        if err > 1e-4:
-            raise AssertionError(f"lstmcore gemm {label} differs from numpy: rel err {err:.2e}")
-        fns = {"core": f_core, "np": f_np}
+    shapes = [("1024^3", 1024, 1024, 1024, False, False)] + gemm_shapes()
+    for i, (label, M, N, K, ta, tb) in enumerate(shapes):
+        spec = {"M": M, "N": N, "K": K, "ta": ta, "tb": tb, "seed": i}
+        runs = {"core": core}
+        if numpy_runner is not None and numpy_runner.ok:
+            runs["np"] = numpy_runner
         inner = {}
-        for k, f in fns.items():
-            t = time.perf_counter()
-            f()
-            f()
-            per = (time.perf_counter() - t) / 2
-            inner[k] = max(1, int(round(target_s / max(per, 1e-7))))
-        ts = {k: [] for k in fns}
+        for k, r in runs.items():
+            ans = r.call(op="gemm_setup", **spec)
+            if k == "core" and ans["rel_err"] > 1e-4:
+                raise AssertionError(f"lstmcore gemm {label}: relative error {ans['rel_err']:.2e} "
+                                     f"against a float64 product")
+            inner[k] = max(1, int(round(target_s / max(ans["s"], 1e-7))))
+        ts = {k: [] for k in runs}
         for rep in range(repeats):
-            for k in (("core", "np") if rep % 2 == 0 else ("np", "core")):
-                t = time.perf_counter()
-                for _ in range(inner[k]):
-                    fns[k]()
-                ts[k].append((time.perf_counter() - t) / inner[k])
+            for k in (list(runs) if rep % 2 == 0 else list(runs)[::-1]):
+                ts[k].append(runs[k].call(op="gemm_time", inner=inner[k])["s"])
         flops = 2.0 * M * N * K
-        rows.append({"label": label, "M": M, "N": N, "K": K, "ta": ta, "tb": tb,
-                     "core": flops / statistics.median(ts["core"]) / 1e9,
-                     "np": flops / statistics.median(ts["np"]) / 1e9})
-        log(f"  gemm {label:<20} lstmcore {rows[-1]['core']:7.1f}  numpy {rows[-1]['np']:7.1f} GFLOP/s")
-        if len(rows) == 1:  # one core's rate bounds the clock from below (for the peak)
-            lstmcore.set_num_threads(1)
+        row = {"label": label, "M": M, "N": N, "K": K, "ta": ta, "tb": tb}
+        for k in runs:
+            row[k] = flops / statistics.median(ts[k]) / 1e9
+        row.setdefault("np", float("nan"))
+        rows.append(row)
+        log(f"  gemm {label:<20} lstmcore {row['core']:7.1f}  numpy {row['np']:7.1f} GFLOP/s")
+        if i == 0:  # one core's rate bounds the clock from below (for the peak)
+            core.call(op="threads", n=1)
             try:
-                best = min(time_calls_simple(f_core, inner["core"] * 2) for _ in range(max(3, repeats // 2)))
+                one = [core.call(op="gemm_time", inner=inner["core"])["s"]
+                       for _ in range(max(3, repeats // 2))]
             finally:
-                lstmcore.set_num_threads(threads)
-            rows[0]["core_1t"] = flops / best / 1e9
-            log(f"  gemm 1024^3 lstmcore 1 thread {rows[0]['core_1t']:.1f} GFLOP/s")
+                core.call(op="threads", n=threads)
+            row["core_1t"] = flops / min(one) / 1e9
+            log(f"  gemm 1024^3 lstmcore 1 thread {row['core_1t']:.1f} GFLOP/s")
     return rows
-
-
-def time_calls_simple(fn, n):
-    t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t) / n
 
 
 def train_flops(B, T, F, H):
@@ -538,12 +521,15 @@ def main(argv=None) -> int:
     t_start = time.perf_counter()
     threads = args.threads
     # thread pools are sized at import: set them before numpy is loaded
-    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[k] = str(threads)
+    # lstmcore (OpenMP) is the only thread pool in this process: NumPy's BLAS, used here only
+    # for data and checks, keeps one thread (OpenBLAS threads spin-wait after each call and
+    # would steal lstmcore's cores); workers get every pool at `threads`
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[k] = "1"
     sys.path.insert(0, HERE)
-    import numpy as np
-
     import _frameworks as fw
+    import numpy as np
     fw.pin_cpus(threads)
     import lstmcore
     lstmcore.set_num_threads(threads)
@@ -578,18 +564,17 @@ def main(argv=None) -> int:
 
     # ---- start the peers' workers first (imports take seconds), then the local runners
     for name in ORDER:
-        if name in only and name in fw.PEERS:
+        # the reference worker also times NumPy's matmul for the SGEMM comparison
+        if name != "lstmcore" and (name in only or name == "reference"):
             runners[name] = WorkerRunner(name, threads, tmp)
-    for name in ("lstmcore", "reference"):
-        if name in only or name == "lstmcore":
-            runners[name] = LocalRunner(name, threads)
-    for name in fw.PEERS:
+    runners["lstmcore"] = LocalRunner("lstmcore", threads)
+    for name in ("reference",) + fw.PEERS:
         if name in runners:
             runners[name].wait_ready()
             if not runners[name].ok:
                 notes.append(f"{fw.LABELS[name]} not available: {runners[name].why}")
             log(f"{name}: {'ready, ' + runners[name].version if runners[name].ok else runners[name].why}")
-    order = [n for n in ORDER if n in runners]
+    order = [n for n in ORDER if n in runners and (n in only or n == "lstmcore")]
     peers_present = [n for n in order if n != "lstmcore" and runners[n].ok]
 
     # ---- per workload: correctness, then train and infer rows
@@ -715,14 +700,17 @@ def main(argv=None) -> int:
                 fit_res[n] = statistics.median(v)
         log("    " + ", ".join(f"{n} {s:.3f} s" for n, s in fit_res.items()))
 
-    for r in runners.values():
-        r.close()
-
     # ---- GEMM rates, FLOP rates, memory
     log(f"[{time.perf_counter() - t_start:6.1f}s] SGEMM")
+    for name in fw.PEERS:  # peers are done: only lstmcore and NumPy remain
+        if name in runners:
+            runners[name].close()
     s0 = mon.sample()
-    gemm_rows = bench_gemm(3 if quick else 10, 0.01 if quick else 0.03, threads)
+    gemm_rows = bench_gemm(runners["lstmcore"], runners.get("reference"), 3 if quick else 10,
+                           0.01 if quick else 0.03, threads)
     other["gemm"] = mon.share(s0, mon.sample())
+    for r in runners.values():
+        r.close()
     cores_used = min(threads, n_cpus)
     peak, peak_why = fma_peak(info, cores_used)
     one = gemm_rows[0].get("core_1t")
@@ -960,7 +948,7 @@ def main(argv=None) -> int:
               "reference's (error in units of the tolerance 1e-3·max|g| + 4e-7·max|w|; ≤ 1 "
               "passes) and its loss (relative error).\n")
     crow = {}
-    for wname, name, err, tol, ok in checks:
+    for wname, name, err, _tol, ok in checks:
         crow.setdefault(wname, {})[name] = f"{err:.1e}" + ("" if ok else " FAIL")
     ctab = [[w] + [crow.get(w, {}).get(n, "—") for n in order]
             + [f"{grad_checks[w][1]:.2f} / {grad_checks[w][0]:.1e}" if w in grad_checks else "—"]

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import lstmcore
+import numpy as np
 from lstmcore.layers import LSTM, Bidirectional, Dense, TimeDistributed
 from lstmcore.models import Sequential
 from lstmcore.optimizers import Adam

@@ -12,16 +12,15 @@ possible pairs are held out for the test; of the rest, 10% are a validation set
 
 Run:   PYTHONPATH=python python examples/encoder_decoder.py
 Result: reaches >= 0.95 exact-match accuracy (every output character right) on the held-out
-sums (about 0.97-0.99 in practice), in about 10-20 s on 2 cores.
+sums (about 0.97-0.99 in practice), in a few seconds on 2 cores.
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import lstmcore
+import numpy as np
 from lstmcore.callbacks import EarlyStopping
 from lstmcore.layers import LSTM, Dense, RepeatVector, TimeDistributed
 from lstmcore.models import Sequential

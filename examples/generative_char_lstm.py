@@ -10,7 +10,7 @@ Model: LSTM(128) -> Dense(n_chars, softmax), sparse categorical cross-entropy, A
 
 Run:   PYTHONPATH=python python examples/generative_char_lstm.py
 Result: reaches >= 0.90 training accuracy on next-character prediction (it memorises most of
-the text; chance is 1/n_chars, about 0.04) in about 10 s on 2 cores, then prints 200 generated
+the text; chance is 1/n_chars, about 0.04) in a few seconds on 2 cores, then prints 200 generated
 characters at temperatures 0.5 and 1.0.
 """
 
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import lstmcore
+import numpy as np
 from lstmcore.layers import LSTM, Dense
 from lstmcore.models import Sequential
 from lstmcore.optimizers import Adam

@@ -11,7 +11,7 @@ predict exactly what the trained one does).
 
 Run:   PYTHONPATH=python python examples/stacked_lstm.py
 Result: reaches a test RMSE >= 10x lower than the naive last-value baseline (about 30x in
-practice), in about 5 s on 2 cores.
+practice), in a few seconds on 2 cores.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import os
 import tempfile
 import time
 
-import numpy as np
-
 import lstmcore
+import numpy as np
 from lstmcore.callbacks import EarlyStopping
 from lstmcore.layers import LSTM, Dense
 from lstmcore.models import Sequential

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 import lstmcore
+import numpy as np
 from lstmcore.callbacks import EarlyStopping
 from lstmcore.layers import LSTM, Dense
 from lstmcore.models import Sequential
