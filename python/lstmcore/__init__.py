@@ -4,19 +4,29 @@
 >>> from lstmcore.layers import LSTM, Dense
 """
 
-from . import (  # noqa: F401
-           _core,  # noqa: F401  (fails early with a clear message on a bad LSTMCORE_SIMD)
-           callbacks,
-           layers,
-           losses,
-           metrics,
-           models,
-           optimizers,
-           reference,
+import os as _os
+
+# OpenMP threads waiting at a barrier spin only briefly before sleeping. With libgomp's default
+# (hundreds of thousands of spins) a fit on a machine where other processes compete for the
+# cores ran 10-200 times slower with 2 threads than with 1 (spinning threads steal the core
+# from the one doing the work); with a short spin it stays within ~20% of the best case.
+# Only a default: OMP_WAIT_POLICY / GOMP_SPINCOUNT set by the user win.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ.setdefault("GOMP_SPINCOUNT", "200")
+
+from . import (  # noqa: E402
+    _core,  # noqa: F401  (fails early with a clear message on a bad LSTMCORE_SIMD)
+    callbacks,
+    layers,
+    losses,
+    metrics,
+    models,
+    optimizers,
+    reference,
 )
-from ._config import build_info, get_num_threads, set_num_threads, set_seed
-from .models import Sequential, load_model
-from .plotting import plot_history
+from ._config import build_info, get_num_threads, set_num_threads, set_seed  # noqa: E402
+from .models import Sequential, load_model  # noqa: E402
+from .plotting import plot_history  # noqa: E402
 
 __version__ = "0.1.0"
 
