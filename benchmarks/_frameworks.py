@@ -33,9 +33,14 @@ LEARNING_RATE = 0.001  # Adam's default in every framework
 EPSILON = 1e-7         # Keras' Adam epsilon (PyTorch's default is 1e-8; set to match)
 
 
+# The environment as the user gave it, before ``import lstmcore`` added its defaults (it sets
+# GOMP_SPINCOUNT, which would also change PyTorch's libgomp in a worker).
+USER_ENV = dict(os.environ)
+
+
 def thread_env(threads: int, keras_backend: str | None = None) -> dict:
-    """Environment for a worker: every thread pool sized to ``threads``."""
-    env = dict(os.environ)
+    """Environment for a worker: the user's, with every thread pool sized to ``threads``."""
+    env = dict(USER_ENV)
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
               "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
         env[k] = str(threads)
@@ -380,8 +385,15 @@ def warm_up(fn, warm_s: float, min_calls: int = 2, max_single_s: float = 0.4) ->
             return dt
 
 
-def time_calls(fn, inner: int) -> float:
-    """Seconds per call over ``inner`` back-to-back calls."""
+def time_calls(fn, inner: int, rewarm_s: float = 0.0) -> float:
+    """Seconds per call over ``inner`` back-to-back calls, after untimed calls for at least
+    ``rewarm_s`` (at least one call when > 0): threads that slept since the last block are
+    awake and spread over the cores again before the clock starts."""
+    if rewarm_s > 0:
+        t = time.perf_counter()
+        fn()
+        while time.perf_counter() - t < rewarm_s:
+            fn()
     t = time.perf_counter()
     for _ in range(inner):
         fn()
@@ -441,7 +453,7 @@ class Session:
             return {"s": warm_up(fn, cmd["warm_s"], cmd.get("min_calls", 2))}
         if op == "time":
             fn = self.impl.train_step if cmd["mode"] == "train" else self.impl.infer_step
-            return {"s": time_calls(fn, cmd["inner"])}
+            return {"s": time_calls(fn, cmd["inner"], cmd.get("rewarm_s", 0.0))}
         if op == "fit":
             self.impl = None
             d = np.load(cmd["npz"])
@@ -456,7 +468,7 @@ class Session:
         if op == "gemm_setup":
             return self._gemm_setup(cmd)
         if op == "gemm_time":
-            return {"s": time_calls(self.gemm_fn, cmd["inner"])}
+            return {"s": time_calls(self.gemm_fn, cmd["inner"], cmd.get("rewarm_s", 0.0))}
         if op == "threads":  # lstmcore only: the one-thread SGEMM rate
             import lstmcore
             lstmcore.set_num_threads(cmd["n"])

@@ -24,7 +24,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _util  # noqa: E402
-
 from lstmcore import _core  # noqa: E402
 
 LSTM_CONFIGS = [(64, 50, 32, 128), (64, 100, 256, 512), (32, 10, 1, 32)]  # (B, T, D, H)
@@ -64,7 +63,7 @@ def main(argv=None):
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (>= 10; default 15, quick 10)")
     p.add_argument("--settle", type=float, default=None,
-                   help="seconds to sleep before each timed sample (default: 0.1 when the two "
+                   help="seconds to sleep before each timed sample (default: 0.15 when the two "
                         "libraries' threads together exceed the CPUs, else 0)")
     p.add_argument("--quick", action="store_true",
                    help="512^3 instead of 1024^3, two LSTM configs, 10 repeats, shorter samples")
@@ -96,14 +95,14 @@ def main(argv=None):
     def settle_for(nt):
         if args.settle is not None:
             return args.settle
-        return 0.1 if 2 * nt > ncpu else 0.0
+        return 0.15 if 2 * nt > ncpu else 0.0
 
     print(f"- median of {repeats} interleaved repeats after warm-up; ratio = lstmcore GFLOP/s / numpy GFLOP/s")
     if any(settle_for(nt) > 0 for nt in threads):
-        print(f"- {ncpu} CPUs: with {max(threads)} threads each, OpenMP's and OpenBLAS's workers (which "
-              f"spin for milliseconds after each call) outnumber the cores, so every sample is "
+        print(f"- {ncpu} CPUs: with {max(threads)} threads each the two libraries' workers outnumber "
+              f"the cores, and OpenBLAS's keep spinning ~0.1 s after each call, so every sample is "
               f"preceded by a {settle_for(max(threads))} s pause and one untimed call; otherwise "
-              f"each library would be timed waiting for the other's spinning threads")
+              f"lstmcore would be timed waiting for NumPy's spinning threads (and vice versa)")
     print()
 
     rng = np.random.default_rng(0)
@@ -120,7 +119,7 @@ def main(argv=None):
     try:
         for level in levels:
             _core.set_simd_level(level)
-            for label, (M, N, K, a, b, c1, c2) in data.items():
+            for _, _, _, a, b, c1, _ in data.values():
                 check(a, b, c1)
             for nt in threads:
                 _core.set_num_threads(nt)

@@ -390,31 +390,31 @@ PYBIND11_MODULE(_core, m) {
   }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"));
 
   // ---- optimizers (in place) ----
-  m.def("sgd_update", [](py::array w, py::array g, py::object velocity, float lr, float momentum, bool nesterov) {
+  m.def("sgd_update", [](py::array w, py::array g, py::object velocity, double lr, double momentum, bool nesterov) {
     float* pw = out_f32(w, "w");
     std::vector<long> shp(w.shape(), w.shape() + w.ndim());
     const float* pg = in_f32(g, "g", shp);
     float* pv = nullptr;
     py::array va;
     if (!velocity.is_none()) { va = py::reinterpret_borrow<py::array>(velocity); pv = out_f32(va, "velocity", shp); }
-    if (momentum != 0.0f && !pv) throw std::invalid_argument("`velocity` is required when momentum != 0");
+    if (momentum != 0.0 && !pv) throw std::invalid_argument("`velocity` is required when momentum != 0");
     sgd_update(pw, pg, pv, (long)w.size(), lr, momentum, nesterov);
-  }, py::arg("w"), py::arg("g"), py::arg("velocity") = py::none(), py::arg("lr") = 0.01f,
-     py::arg("momentum") = 0.0f, py::arg("nesterov") = false);
-  m.def("adam_update", [](py::array w, py::array g, py::array mm, py::array v, float lr, float b1, float b2,
-                          float eps, long step) {
+  }, py::arg("w"), py::arg("g"), py::arg("velocity") = py::none(), py::arg("lr") = 0.01,
+     py::arg("momentum") = 0.0, py::arg("nesterov") = false);
+  m.def("adam_update", [](py::array w, py::array g, py::array mm, py::array v, double lr, double b1, double b2,
+                          double eps, long step) {
     float* pw = out_f32(w, "w");
     std::vector<long> shp(w.shape(), w.shape() + w.ndim());
     if (step < 1) throw std::invalid_argument("`step` is 1-based; received step=" + std::to_string(step));
     adam_update(pw, in_f32(g, "g", shp), out_f32(mm, "m", shp), out_f32(v, "v", shp), (long)w.size(), lr, b1, b2, eps, step);
-  }, py::arg("w"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("lr") = 0.001f, py::arg("beta_1") = 0.9f,
-     py::arg("beta_2") = 0.999f, py::arg("epsilon") = 1e-7f, py::arg("step") = 1);
-  m.def("rmsprop_update", [](py::array w, py::array g, py::array v, float lr, float rho, float eps) {
+  }, py::arg("w"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("lr") = 0.001, py::arg("beta_1") = 0.9,
+     py::arg("beta_2") = 0.999, py::arg("epsilon") = 1e-7, py::arg("step") = 1);
+  m.def("rmsprop_update", [](py::array w, py::array g, py::array v, double lr, double rho, double eps) {
     float* pw = out_f32(w, "w");
     std::vector<long> shp(w.shape(), w.shape() + w.ndim());
     rmsprop_update(pw, in_f32(g, "g", shp), out_f32(v, "v", shp), (long)w.size(), lr, rho, eps);
-  }, py::arg("w"), py::arg("g"), py::arg("v"), py::arg("lr") = 0.001f, py::arg("rho") = 0.9f,
-     py::arg("epsilon") = 1e-7f);
+  }, py::arg("w"), py::arg("g"), py::arg("v"), py::arg("lr") = 0.001, py::arg("rho") = 0.9,
+     py::arg("epsilon") = 1e-7);
 
   // ---- Network ----
   py::class_<PyNetwork>(m, "Network", "A Sequential model's native executor (private).")
@@ -456,8 +456,8 @@ PYBIND11_MODULE(_core, m) {
         if (codes.size() > 8) throw std::invalid_argument("at most 8 metrics are supported");
         n.net.set_metrics(codes);
       })
-      .def("set_optimizer", [](PyNetwork& n, const std::string& kind, float lr, float momentum, bool nesterov,
-                               float beta_1, float beta_2, float rho, float epsilon, float decay) {
+      .def("set_optimizer", [](PyNetwork& n, const std::string& kind, double lr, double momentum, bool nesterov,
+                               double beta_1, double beta_2, double rho, double epsilon, double decay) {
         OptimizerConfig o;
         if (kind == "sgd") o.kind = OPT_SGD;
         else if (kind == "adam") o.kind = OPT_ADAM;
@@ -467,8 +467,8 @@ PYBIND11_MODULE(_core, m) {
         o.rho = rho; o.epsilon = epsilon; o.decay = decay;
         n.net.set_optimizer(o);
       }, py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0f, py::arg("nesterov") = false,
-         py::arg("beta_1") = 0.9f, py::arg("beta_2") = 0.999f, py::arg("rho") = 0.9f,
-         py::arg("epsilon") = 1e-7f, py::arg("decay") = 0.0f)
+         py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("rho") = 0.9,
+         py::arg("epsilon") = 1e-7, py::arg("decay") = 0.0)
       .def_property("iterations", [](PyNetwork& n) { return n.net.iterations; },
                     [](PyNetwork& n, int64_t it) { n.net.iterations = it; })
       .def("output_shape", [](PyNetwork& n, long B, long T, long F, bool seq) {

@@ -144,12 +144,14 @@ enum Metric { MET_BINARY_ACC = 0, MET_CAT_ACC = 1, MET_SPARSE_ACC = 2, MET_MSE =
 double metric_sum(int metric, const float* y_true, const float* y_pred, long rows, long n);
 
 // ---- optimizers (optimizers.cpp), in place on float32 buffers -----------------------------
-void sgd_update(float* w, const float* g, float* velocity, long n, float lr, float momentum,
+// Hyper-parameters are doubles (Python floats): derived constants such as 1 - beta are formed
+// in double and rounded once, as Keras does.
+void sgd_update(float* w, const float* g, float* velocity, long n, double lr, double momentum,
                 bool nesterov);
-void adam_update(float* w, const float* g, float* m, float* v, long n, float lr, float beta_1,
-                 float beta_2, float epsilon, long step);
-void rmsprop_update(float* w, const float* g, float* v, long n, float lr, float rho,
-                    float epsilon);
+void adam_update(float* w, const float* g, float* m, float* v, long n, double lr, double beta_1,
+                 double beta_2, double epsilon, long step);
+void rmsprop_update(float* w, const float* g, float* v, long n, double lr, double rho,
+                    double epsilon);
 
 // ---- naive references (reference.cpp), for the native test driver ------------------------
 void sgemm_naive(bool trans_a, bool trans_b, long M, long N, long K, float alpha,

@@ -412,7 +412,7 @@ int Network::slots_per_param() const {
   switch (opt_.kind) {
     case OPT_ADAM: return 2;
     case OPT_RMSPROP: return 1;
-    default: return opt_.momentum != 0.0f ? 1 : 0;
+    default: return opt_.momentum != 0.0 ? 1 : 0;
   }
 }
 
@@ -548,8 +548,8 @@ void Network::apply_update() {
   auto& ps = params();
   ++iterations;
   // Keras 2 `decay`: lr / (1 + decay * iterations), iterations counted before this update.
-  const float lr = opt_.decay > 0.0f ? (float)(opt_.lr / (1.0 + (double)opt_.decay * (iterations - 1)))
-                                     : opt_.lr;
+  const double lr = opt_.decay > 0.0 ? opt_.lr / (1.0 + opt_.decay * (double)(iterations - 1))
+                                      : opt_.lr;
   for (size_t i = 0; i < ps.size(); ++i) {
     const ParamRef& p = ps[i];
     switch (opt_.kind) {
@@ -561,7 +561,7 @@ void Network::apply_update() {
         rmsprop_update(p.w, p.g, slot_a_[i].data, p.n, lr, opt_.rho, opt_.epsilon);
         break;
       default:
-        sgd_update(p.w, p.g, opt_.momentum != 0.0f ? slot_a_[i].data : nullptr, p.n, lr,
+        sgd_update(p.w, p.g, opt_.momentum != 0.0 ? slot_a_[i].data : nullptr, p.n, lr,
                    opt_.momentum, opt_.nesterov);
     }
   }

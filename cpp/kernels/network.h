@@ -69,8 +69,8 @@ std::unique_ptr<Layer> make_bidirectional(const LstmConfig& cfg, long input_dim,
 enum Optim { OPT_SGD = 0, OPT_ADAM = 1, OPT_RMSPROP = 2 };
 struct OptimizerConfig {
   int kind = OPT_SGD;
-  float lr = 0.01f, momentum = 0.0f, beta_1 = 0.9f, beta_2 = 0.999f, rho = 0.9f,
-        epsilon = 1e-7f, decay = 0.0f;
+  double lr = 0.01, momentum = 0.0, beta_1 = 0.9, beta_2 = 0.999, rho = 0.9, epsilon = 1e-7,
+         decay = 0.0;
   bool nesterov = false;
 };
 

@@ -10,8 +10,9 @@
 
 namespace lstmcore {
 
-void sgd_update(float* w, const float* g, float* vel, long n, float lr, float momentum,
+void sgd_update(float* w, const float* g, float* vel, long n, double lr_, double momentum_,
                 bool nesterov) {
+  const float lr = (float)lr_, momentum = (float)momentum_;
   if (momentum == 0.0f) {
     for (long i = 0; i < n; ++i) w[i] -= lr * g[i];
     return;
@@ -23,29 +24,33 @@ void sgd_update(float* w, const float* g, float* vel, long n, float lr, float mo
   }
 }
 
-void adam_update(float* w, const float* g, float* m, float* v, long n, float lr, float b1,
-                 float b2, float eps, long step) {
+void adam_update(float* w, const float* g, float* m, float* v, long n, double lr, double b1,
+                 double b2, double eps, long step) {
   const double t = (double)step;
-  const float lr_t = (float)(lr * std::sqrt(1.0 - std::pow((double)b2, t)) /
-                             (1.0 - std::pow((double)b1, t)));
-  const float one_m_b1 = 1.0f - b1, one_m_b2 = 1.0f - b2;
+  const float lr_t = (float)(lr * std::sqrt(1.0 - std::pow(b2, t)) / (1.0 - std::pow(b1, t)));
+  // 1 - beta in double, then rounded (Keras subtracts Python floats): 1 - 0.999f in float
+  // would be 9.99987e-4, not 0.001, and drift v by ~100 ulp over a few steps.
+  const float one_m_b1 = (float)(1.0 - b1), one_m_b2 = (float)(1.0 - b2);
+  const float epsf = (float)eps;
   for (long i = 0; i < n; ++i) {
     const float gi = g[i];
     const float mi = m[i] + (gi - m[i]) * one_m_b1;
     const float vi = v[i] + (gi * gi - v[i]) * one_m_b2;
     m[i] = mi;
     v[i] = vi;
-    w[i] -= lr_t * mi / (std::sqrt(vi) + eps);
+    w[i] -= lr_t * mi / (std::sqrt(vi) + epsf);
   }
 }
 
-void rmsprop_update(float* w, const float* g, float* v, long n, float lr, float rho, float eps) {
-  const float one_m_rho = 1.0f - rho;
+void rmsprop_update(float* w, const float* g, float* v, long n, double lr, double rho,
+                    double eps) {
+  const float rhof = (float)rho, one_m_rho = (float)(1.0 - rho), lrf = (float)lr,
+              epsf = (float)eps;
   for (long i = 0; i < n; ++i) {
     const float gi = g[i];
-    const float vi = rho * v[i] + one_m_rho * gi * gi;
+    const float vi = rhof * v[i] + one_m_rho * gi * gi;
     v[i] = vi;
-    w[i] -= lr * gi / std::sqrt(vi + eps);
+    w[i] -= lrf * gi / std::sqrt(vi + epsf);
   }
 }
 

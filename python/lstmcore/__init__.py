@@ -6,13 +6,16 @@
 
 import os as _os
 
-# OpenMP threads waiting at a barrier spin only briefly before sleeping. With libgomp's default
-# (hundreds of thousands of spins) a fit on a machine where other processes compete for the
-# cores ran 10-200 times slower with 2 threads than with 1 (spinning threads steal the core
-# from the one doing the work); with a short spin it stays within ~20% of the best case.
-# Only a default: OMP_WAIT_POLICY / GOMP_SPINCOUNT set by the user win.
+# OpenMP threads waiting at a barrier spin for a bounded time, then sleep. libgomp's default
+# spin (300000 rounds) made two 2-thread fits sharing 2 cores run 10-100x slower than alone
+# (spinning threads steal the core from the thread doing the work); a very short spin
+# instead made mid-sized GEMMs 3x slower on a quiet machine (every barrier became a futex
+# wake-up). 30000 rounds kept the quiet-machine GEMM rate (~390 GFLOP/s at 64x512x128 on
+# 2 threads) and cut the contended case to a few times slower. Measured with
+# benchmarks/bench_gemm.py and two concurrent fits; only a default: OMP_WAIT_POLICY or
+# GOMP_SPINCOUNT set by the user win.
 if "OMP_WAIT_POLICY" not in _os.environ:
-    _os.environ.setdefault("GOMP_SPINCOUNT", "200")
+    _os.environ.setdefault("GOMP_SPINCOUNT", "30000")
 
 from . import (  # noqa: E402
     _core,  # noqa: F401  (fails early with a clear message on a bad LSTMCORE_SIMD)
