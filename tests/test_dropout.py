@@ -2,10 +2,9 @@
 gradients consistent with the masked forward pass (finite differences through the native
 training path), and reproducible with a seed."""
 
+import lstmcore
 import numpy as np
 import pytest
-
-import lstmcore
 from lstmcore.layers import LSTM, Dense, Dropout
 from lstmcore.models import Sequential
 

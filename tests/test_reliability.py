@@ -8,10 +8,9 @@ import sys
 import threading
 import time
 
+import lstmcore
 import numpy as np
 import pytest
-
-import lstmcore
 from lstmcore.layers import LSTM, Dense
 from lstmcore.models import Sequential
 
@@ -165,7 +164,7 @@ def test_soak_memory_is_flat():
         m.fit(x, y, epochs=1, batch_size=32, verbose=0)
         m.predict(x)
     base = _rss_kb()
-    for i in range(iters):
+    for _ in range(iters):
         m.fit(x, y, epochs=1, batch_size=32, verbose=0)
         m.predict(x)
         m.predict_on_batch(x[:7])
