@@ -38,6 +38,7 @@ import os
 import platform
 import select
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -569,6 +570,7 @@ def main(argv=None) -> int:
         sys.exit(f"--workloads: unknown workload(s) {bad}; choose from {', '.join(WORKLOADS)}")
 
     load_start = loadavg()
+    commit_start = git("rev-parse", "--short", "HEAD") or "unknown"
     info = cpuinfo()
     try:
         n_cpus = len(os.sched_getaffinity(0))
@@ -755,6 +757,7 @@ def main(argv=None) -> int:
                 except (ImplError, subprocess.SubprocessError) as e:
                     notes.append(f"memory: {fw.LABELS[name]} failed: {e}")
 
+    shutil.rmtree(tmp, ignore_errors=True)  # data files and worker logs (kept if a step raised)
     elapsed = time.perf_counter() - t_start
     other["run"] = mon.share(run0, mon.sample())
     load_end = loadavg()
@@ -775,7 +778,11 @@ def main(argv=None) -> int:
 
     md = []
     bi = lstmcore.build_info()
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    commit = commit_start
+    commit_end = git("rev-parse", "--short", "HEAD") or "unknown"
+    if commit_end != commit_start:
+        notes.append(f"the repository's HEAD moved from {commit_start} to {commit_end} during "
+                     f"the run; the numbers are for the lstmcore that was imported at the start")
     if git("status", "--porcelain", "--untracked-files=no", "--", "cpp", "python",
            "CMakeLists.txt", "pyproject.toml"):
         commit += " (+ uncommitted changes to the library)"
@@ -788,6 +795,8 @@ def main(argv=None) -> int:
         ("CPU", f"{info['model']} ({n_cpus} cores available, {os.cpu_count()} online)"),
         ("Threads", f"{threads} for every implementation (lstmcore.set_num_threads, "
                     f"torch.set_num_threads, OMP/OpenBLAS/MKL env; CPU affinity)"),
+        ("lstmcore", f"{lstmcore.__version__}, imported from "
+                     f"`{os.path.dirname(os.path.abspath(lstmcore.__file__))}`"),
         ("lstmcore build", f"SIMD {bi.get('simd')} (compiled: {', '.join(bi.get('simd_compiled', []))}), "
                            f"{bi.get('compiler')}, OpenMP {bi.get('openmp')}, gemm tile "
                            f"{bi.get('gemm_tile')}, debug {bi.get('debug')}"),

@@ -14,8 +14,9 @@ import os as _os
 # 2 threads) and cut the contended case to a few times slower. Measured with
 # benchmarks/bench_gemm.py and two concurrent fits; only a default: OMP_WAIT_POLICY or
 # GOMP_SPINCOUNT set by the user win.
-if "OMP_WAIT_POLICY" not in _os.environ:
-    _os.environ.setdefault("GOMP_SPINCOUNT", "30000")
+_spin_set = "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ
+if _spin_set:
+    _os.environ["GOMP_SPINCOUNT"] = "30000"
 
 from . import (  # noqa: E402
     _core,  # noqa: F401  (fails early with a clear message on a bad LSTMCORE_SIMD)
@@ -27,6 +28,10 @@ from . import (  # noqa: E402
     optimizers,
     reference,
 )
+
+if _spin_set:  # libgomp has read it while loading _core: keep it out of child processes
+    del _os.environ["GOMP_SPINCOUNT"]
+
 from ._config import build_info, get_num_threads, set_num_threads, set_seed  # noqa: E402
 from .models import Sequential, load_model  # noqa: E402
 from .plotting import plot_history  # noqa: E402
