@@ -213,3 +213,42 @@ def test_evaluate_matches_keras():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     res = model.evaluate(x, labels, batch_size=4, verbose=0)
     np.testing.assert_allclose(res, kres, rtol=1e-5)
+
+
+ARCH_TRAIN = {
+    # case in CASES, loss, output width for the targets
+    "stacked": "binary_crossentropy",
+    "encoder_decoder": "categorical_crossentropy",
+    "bidirectional_concat": "mse",
+    "bidirectional_sum_sequences": "mse",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ARCH_TRAIN))
+def test_architecture_training_run_matches_keras(case):
+    """Stacked, encoder-decoder and bidirectional models: the same Adam run (shuffle=False,
+    3 epochs, a partial last batch) ends with the same losses and weights as Keras."""
+    make_k, make_l = CASES[case]
+    loss = ARCH_TRAIN[case]
+    km = _keras(make_k())
+    model = Sequential(make_l())
+    w0 = _copy_weights(km, model, scale=0.3)
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(20, T, F)).astype(np.float32)
+    out = model.output_shape[1:]
+    if loss == "binary_crossentropy":
+        y = rng.integers(0, 2, (20,) + out).astype(np.float32)
+    elif loss == "categorical_crossentropy":
+        y = np.eye(out[-1], dtype=np.float32)[rng.integers(0, out[-1], (20,) + out[:-1])]
+    else:
+        y = rng.normal(size=(20,) + out).astype(np.float32)
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss=loss)
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        kw = km.get_weights()
+    model.compile(optimizer=Adam(learning_rate=0.01), loss=loss)
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+    assert any(np.abs(a - b).max() > 1e-3 for a, b in zip(model.get_weights(), w0))
