@@ -49,7 +49,11 @@ static inline V vround(V a) {
 static inline V vpow2i(V n) {
   V r;
   LANES {
-    int32_t e = (static_cast<int32_t>(n.v[l]) + 127) << 23;
+    // n is integral in [-126, 127] except for NaN input (then the caller's polynomial is NaN
+    // anyway): converting NaN to int is undefined behaviour, so map it to 0 first.
+    const float f = n.v[l];
+    const int32_t k = f == f ? static_cast<int32_t>(f) : 0;
+    const uint32_t e = static_cast<uint32_t>(k + 127) << 23;
     std::memcpy(&r.v[l], &e, sizeof(float));
   }
   return r;
