@@ -74,16 +74,7 @@ static inline V vcopysign(V mag, V sgn) {
 }
 #undef LANES
 
-static inline V vload_n(const float* p, long n) {
-  float buf[W];
-  for (long i = 0; i < W; ++i) buf[i] = i < n ? p[i] : 0.0f;
-  return vload(buf);
-}
-static inline void vstore_n(float* p, V v, long n) {
-  float buf[W];
-  vstore(buf, v);
-  for (long i = 0; i < n; ++i) p[i] = buf[i];
-}
+#define LSTMCORE_TAIL_BUFFER 1  // no masked loads at this level
 
 #include "simd/microkernels.inl"
 

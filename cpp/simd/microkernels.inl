@@ -101,9 +101,22 @@ static inline V vdact(int act, V y) {
   }
 }
 
-// Tails (vload_n / vstore_n, n < W values) are provided by each ISA file: masked loads and
-// stores where the ISA has them, a W-wide stack buffer otherwise. The same vector code runs
-// on tails, so a value's result never depends on whether it sits in a tail.
+// Tails (vload_n / vstore_n, n < W values): ISA files with masked loads and stores define
+// them; the others define LSTMCORE_TAIL_BUFFER and get this W-wide stack-buffer version.
+// The same vector code runs on tails, so a value's result never depends on whether it sits
+// in a tail.
+#ifdef LSTMCORE_TAIL_BUFFER
+static inline V vload_n(const float* p, long n) {
+  float buf[W];
+  for (long i = 0; i < W; ++i) buf[i] = i < n ? p[i] : 0.0f;
+  return vload(buf);
+}
+static inline void vstore_n(float* p, V v, long n) {
+  float buf[W];
+  vstore(buf, v);
+  for (long i = 0; i < n; ++i) p[i] = buf[i];
+}
+#endif
 
 // ----------------------------------------------------------------------------------------
 // act_forward: y = act(x) elementwise, n values; y may alias x. Softmax is row-wise below.

@@ -33,6 +33,24 @@ _FIT_UNSUPPORTED = ("sample_weight", "class_weight", "steps_per_epoch", "validat
                     "use_multiprocessing")
 
 
+def _reject_kwargs(method: str, kwargs: dict, unsupported) -> None:
+    """Keras arguments lstmcore does not implement raise NotImplementedError when given a
+    value; anything else unknown is a TypeError, as a misspelt keyword is in Keras."""
+    for k in unsupported:
+        if kwargs.get(k) is not None:
+            raise NotImplementedError(f"`{method}({k}=...)` is not supported")
+        kwargs.pop(k, None)
+    if kwargs:
+        raise TypeError(f"`{method}` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+
+
+def _verbosity(verbose) -> int:
+    verbose = 1 if verbose == "auto" else verbose
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; received verbose={verbose!r}")
+    return verbose
+
+
 class Sequential:
     """A linear stack of layers, with Keras' lifecycle.
 
@@ -360,16 +378,9 @@ class Sequential:
                 raise TypeError(f"`{k}` is an argument of the model's first layer, not of fit(): "
                                 f"write e.g. LSTM(2, {k}={kwargs[k]!r}) when defining the model, "
                                 f"then call fit(X, y, ...)")
-        for k in _FIT_UNSUPPORTED:
-            if kwargs.get(k) is not None:
-                raise NotImplementedError(f"`fit({k}=...)` is not supported")
-            kwargs.pop(k, None)
-        if kwargs:
-            raise TypeError(f"`fit` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        _reject_kwargs("fit", kwargs, _FIT_UNSUPPORTED)
         self._check_compiled("fit")
-        verbose = 1 if verbose == "auto" else verbose
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; received verbose={verbose!r}")
+        verbose = _verbosity(verbose)
         epochs = _arrays.check_batch_arg(epochs, "epochs", allow_none=False)
         if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
             raise ValueError(f"`initial_epoch` must be a non-negative integer; received {initial_epoch!r}")
@@ -498,16 +509,9 @@ class Sequential:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
         """Loss (and metrics) on data: the loss alone when no metric was compiled, else
         ``[loss, metric, ...]``; means over samples (batches weighted by their size)."""
-        for k in ("sample_weight", "steps", "callbacks"):
-            if kwargs.get(k) is not None:
-                raise NotImplementedError(f"`evaluate({k}=...)` is not supported")
-            kwargs.pop(k, None)
-        if kwargs:
-            raise TypeError(f"`evaluate` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+        _reject_kwargs("evaluate", kwargs, ("sample_weight", "steps", "callbacks"))
         self._check_compiled("evaluate")
-        verbose = 1 if verbose == "auto" else verbose
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; received verbose={verbose!r}")
+        verbose = _verbosity(verbose)
         x = self._prepare_x(x)
         self._ensure_built(x)
         y = self._prepare_y(y, x.shape[0])
@@ -522,14 +526,8 @@ class Sequential:
 
     def predict(self, x, batch_size=None, verbose=0, **kwargs):
         """Outputs for ``x``, float32, batch by batch. Silent by default."""
-        for k in ("steps", "callbacks"):
-            if kwargs.get(k) is not None:
-                raise NotImplementedError(f"`predict({k}=...)` is not supported")
-            kwargs.pop(k, None)
-        if kwargs:
-            raise TypeError(f"`predict` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
-        if verbose not in (0, 1, 2, "auto"):
-            raise ValueError(f"`verbose` must be 0, 1, 2 or 'auto'; received verbose={verbose!r}")
+        _reject_kwargs("predict", kwargs, ("steps", "callbacks"))
+        _verbosity(verbose)
         x = self._prepare_x(x)
         self._ensure_built(x)
         bs = self._batch_size_for(batch_size, x.shape[0], "predict")
