@@ -32,14 +32,7 @@ void adam_update(float* w, const float* g, float* m, float* v, long n, double lr
   // would be 9.99987e-4, not 0.001, and drift v by ~100 ulp over a few steps.
   const float one_m_b1 = (float)(1.0 - b1), one_m_b2 = (float)(1.0 - b2);
   const float epsf = (float)eps;
-  for (long i = 0; i < n; ++i) {
-    const float gi = g[i];
-    const float mi = m[i] + (gi - m[i]) * one_m_b1;
-    const float vi = v[i] + (gi * gi - v[i]) * one_m_b2;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] -= lr_t * mi / (std::sqrt(vi) + epsf);
-  }
+  kt().adam_step(w, g, m, v, n, lr_t, one_m_b1, one_m_b2, epsf);
 }
 
 void rmsprop_update(float* w, const float* g, float* v, long n, double lr, double rho,

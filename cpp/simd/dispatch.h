@@ -30,6 +30,8 @@ using gates_fwd_fn = void (*)(float* g, const float* bias, const float* c_prev, 
                               float* tc, float* h, long H, long j0, long j1, int act, int ract);
 using gates_bwd_fn = void (*)(float* g, float* dc, const float* dh, const float* c_prev,
                               const float* tc, long H, long j0, long j1, int act, int ract);
+using adam_fn = void (*)(float* w, const float* g, float* m, float* v, long n, float lr_t,
+                         float omb1, float omb2, float eps);
 
 struct KernelTable {
   const char* name;
@@ -42,6 +44,7 @@ struct KernelTable {
   softmax_fn softmax_rows;
   gates_fwd_fn lstm_gates_fwd_row;
   gates_bwd_fn lstm_gates_bwd_row;
+  adam_fn adam_step;
 };
 
 uint32_t cpu_features();                  // CPUID + XGETBV (x86) / baseline (aarch64)

@@ -21,6 +21,7 @@ static inline V vsub(V a, V b) { return {_mm256_sub_ps(a.v, b.v)}; }
 static inline V vmul(V a, V b) { return {_mm256_mul_ps(a.v, b.v)}; }
 static inline V vdiv(V a, V b) { return {_mm256_div_ps(a.v, b.v)}; }
 static inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+static inline V vsqrt(V a) { return {_mm256_sqrt_ps(a.v)}; }
 static inline V vabs(V a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
 // MAXPS/MINPS return the second operand when either is NaN: x second keeps NaN.
 static inline V vmax_keep(V lo, V x) { return {_mm256_max_ps(lo.v, x.v)}; }
@@ -60,7 +61,7 @@ static inline void vstore_n(float* p, V v, long n) { _mm256_maskstore_ps(p, tail
 extern const KernelTable kTableAvx2 = {
     "avx2", CPU_AVX2 | CPU_FMA, avx2::MR, avx2::NV_GEMM * avx2::W,
     avx2::gemm_micro, avx2::act_forward, avx2::act_backward, avx2::softmax_rows,
-    avx2::lstm_gates_fwd_row, avx2::lstm_gates_bwd_row,
+    avx2::lstm_gates_fwd_row, avx2::lstm_gates_bwd_row, avx2::adam_step,
 };
 
 }  // namespace lstmcore

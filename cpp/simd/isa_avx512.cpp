@@ -21,6 +21,7 @@ static inline V vsub(V a, V b) { return {_mm512_sub_ps(a.v, b.v)}; }
 static inline V vmul(V a, V b) { return {_mm512_mul_ps(a.v, b.v)}; }
 static inline V vdiv(V a, V b) { return {_mm512_div_ps(a.v, b.v)}; }
 static inline V vfma(V a, V b, V c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+static inline V vsqrt(V a) { return {_mm512_sqrt_ps(a.v)}; }
 static inline V vabs(V a) { return {_mm512_abs_ps(a.v)}; }
 static inline V vmax_keep(V lo, V x) { return {_mm512_max_ps(lo.v, x.v)}; }
 static inline V vmin_keep(V hi, V x) { return {_mm512_min_ps(hi.v, x.v)}; }
@@ -57,7 +58,7 @@ extern const KernelTable kTableAvx512 = {
     "avx512", CPU_AVX512F | CPU_AVX512DQ | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX2 | CPU_FMA,
     avx512::MR, avx512::NV_GEMM * avx512::W,
     avx512::gemm_micro, avx512::act_forward, avx512::act_backward, avx512::softmax_rows,
-    avx512::lstm_gates_fwd_row, avx512::lstm_gates_bwd_row,
+    avx512::lstm_gates_fwd_row, avx512::lstm_gates_bwd_row, avx512::adam_step,
 };
 
 }  // namespace lstmcore

@@ -1,6 +1,7 @@
 // isa_generic.cpp — the portable level: a 4-wide "vector" of plain floats that the compiler
 // maps onto whatever the baseline ISA has (SSE2 on x86-64). Runs on any CPU.
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 
 #include "simd/dispatch.h"
@@ -24,6 +25,7 @@ static inline V vmul(V a, V b) { V r; LANES r.v[l] = a.v[l] * b.v[l]; return r; 
 static inline V vdiv(V a, V b) { V r; LANES r.v[l] = a.v[l] / b.v[l]; return r; }
 // No FMA instruction at this level: multiply then add (two roundings).
 static inline V vfma(V a, V b, V c) { V r; LANES r.v[l] = a.v[l] * b.v[l] + c.v[l]; return r; }
+static inline V vsqrt(V a) { V r; LANES r.v[l] = std::sqrt(a.v[l]); return r; }
 static inline V vabs(V a) {
   V r;
   LANES {
@@ -83,7 +85,7 @@ static inline V vcopysign(V mag, V sgn) {
 extern const KernelTable kTableGeneric = {
     "generic", 0, generic::MR, generic::NV_GEMM * generic::W,
     generic::gemm_micro, generic::act_forward, generic::act_backward, generic::softmax_rows,
-    generic::lstm_gates_fwd_row, generic::lstm_gates_bwd_row,
+    generic::lstm_gates_fwd_row, generic::lstm_gates_bwd_row, generic::adam_step,
 };
 
 }  // namespace lstmcore

@@ -21,6 +21,7 @@ static inline V vsub(V a, V b) { return {vsubq_f32(a.v, b.v)}; }
 static inline V vmul(V a, V b) { return {vmulq_f32(a.v, b.v)}; }
 static inline V vdiv(V a, V b) { return {vdivq_f32(a.v, b.v)}; }
 static inline V vfma(V a, V b, V c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
+static inline V vsqrt(V a) { return {vsqrtq_f32(a.v)}; }
 static inline V vabs(V a) { return {vabsq_f32(a.v)}; }
 // x < lo ? lo : x, NaN x stays NaN (the comparison is false for NaN).
 static inline V vmax_keep(V lo, V x) { return {vbslq_f32(vcltq_f32(x.v, lo.v), lo.v, x.v)}; }
@@ -53,7 +54,7 @@ static inline V vcopysign(V mag, V sgn) {
 extern const KernelTable kTableNeon = {
     "neon", CPU_NEON, neon::MR, neon::NV_GEMM * neon::W,
     neon::gemm_micro, neon::act_forward, neon::act_backward, neon::softmax_rows,
-    neon::lstm_gates_fwd_row, neon::lstm_gates_bwd_row,
+    neon::lstm_gates_fwd_row, neon::lstm_gates_bwd_row, neon::adam_step,
 };
 
 }  // namespace lstmcore
