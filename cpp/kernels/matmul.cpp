@@ -170,18 +170,21 @@ void sgemm_packed_multi(long M, long p0, long p1, float alpha, bool ta, const fl
         }
     return;
   }
+  // A row-major is read in place (the per-step h_{t-1} or dz_t: small, L1/L2 resident);
+  // a transposed A is packed once per block and reused against every B.
+  const bool direct = !ta;
   const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
-  float* ap = tl_apack.resize(size_t(std::min(KC, K)) * mc_max);
+  float* ap = direct ? nullptr : tl_apack.resize(size_t(std::min(KC, K)) * mc_max);
   for (long pc = 0; pc < K; pc += KC) {
     const long kc = std::min(KC, K - pc);
     const float b_beta = pc == 0 ? beta : 1.0f;
     for (long ic = 0; ic < M; ic += MC) {
       const long mc = std::min(MC, M - ic);
       const long mpan = (mc + MR - 1) / MR;
-      // A is packed once and reused against every B (the four gate blocks of U).
-      for (long p = 0; p < mpan; ++p)
-        pack_a_panel(ap + p * kc * MR, ta, A, lda, ic + p * MR, std::min<long>(MR, mc - p * MR),
-                     pc, kc, MR);
+      if (!direct)
+        for (long p = 0; p < mpan; ++p)
+          pack_a_panel(ap + p * kc * MR, ta, A, lda, ic + p * MR,
+                       std::min<long>(MR, mc - p * MR), pc, kc, MR);
       for (int q = 0; q < nb; ++q) {
         const PackedB& B = *Bs[q];
         const float* bblock = B.data.data + pc * npan * NR;
@@ -189,8 +192,13 @@ void sgemm_packed_multi(long M, long p0, long p1, float alpha, bool ta, const fl
           const int n = (int)std::min<long>(NR, B.N - jr * NR);
           for (long ir = 0; ir < mpan; ++ir) {
             const int m = (int)std::min<long>(MR, mc - ir * MR);
-            t.gemm_micro(kc, ap + ir * kc * MR, bblock + jr * kc * NR,
-                         Cs[q] + (ic + ir * MR) * ldc + jr * NR, ldc, m, n, alpha, b_beta);
+            float* cp = Cs[q] + (ic + ir * MR) * ldc + jr * NR;
+            if (direct)
+              t.gemm_micro_direct(kc, A + (ic + ir * MR) * lda + pc, lda, bblock + jr * kc * NR,
+                                  cp, ldc, m, n, alpha, b_beta);
+            else
+              t.gemm_micro(kc, ap + ir * kc * MR, bblock + jr * kc * NR, cp, ldc, m, n, alpha,
+                           b_beta);
           }
         }
       }

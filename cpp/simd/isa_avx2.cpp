@@ -60,7 +60,8 @@ static inline void vstore_n(float* p, V v, long n) { _mm256_maskstore_ps(p, tail
 
 extern const KernelTable kTableAvx2 = {
     "avx2", CPU_AVX2 | CPU_FMA, avx2::MR, avx2::NV_GEMM * avx2::W,
-    avx2::gemm_micro, avx2::act_forward, avx2::act_backward, avx2::softmax_rows,
+    avx2::gemm_micro, avx2::gemm_micro_direct,
+    avx2::act_forward, avx2::act_backward, avx2::softmax_rows,
     avx2::lstm_gates_fwd_row, avx2::lstm_gates_bwd_row, avx2::adam_step,
 };
 

@@ -57,7 +57,8 @@ static inline void vstore_n(float* p, V v, long n) { _mm512_mask_storeu_ps(p, (_
 extern const KernelTable kTableAvx512 = {
     "avx512", CPU_AVX512F | CPU_AVX512DQ | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX2 | CPU_FMA,
     avx512::MR, avx512::NV_GEMM * avx512::W,
-    avx512::gemm_micro, avx512::act_forward, avx512::act_backward, avx512::softmax_rows,
+    avx512::gemm_micro, avx512::gemm_micro_direct,
+    avx512::act_forward, avx512::act_backward, avx512::softmax_rows,
     avx512::lstm_gates_fwd_row, avx512::lstm_gates_bwd_row, avx512::adam_step,
 };
 

@@ -178,17 +178,27 @@ static void softmax_rows(float* y, const float* x, long rows, long n) {
 // beta == 0 never reads C (it may hold garbage). The update is alpha*acc + beta*c with the
 // same operations for full and edge tiles, so an element's value does not depend on where
 // the tile grid put it.
-template <int MRC, int NV>
-static inline void gemm_micro_t(long kc, const float* ap, long lda_p, const float* bp,
-                                float* c, long ldc, int m, int n, float alpha, float beta) {
+// A element (i, k) sits at ap[k * MR + i] in a packed panel, or at ap[k + i * ia] (ia = lda)
+// for a row-major A read in place (the per-step recurrent product, where packing
+// h_{t-1} again at every step cost as much as the multiply for small layers). Rows past m
+// are never read in place: they are clamped to row 0 and their results discarded.
+// The packed case keeps compile-time offsets (the hot path of every large GEMM); only the
+// in-place case pays for per-row offsets.
+template <int MRC, int NV, bool DIRECT>
+static inline void gemm_micro_t(long kc, const float* ap, long /*unused*/, long ia, int m,
+                                const float* bp, float* c, long ldc, int n, float alpha,
+                                float beta) {
   V acc[MRC][NV];
+  long row[MRC];
+  for (int i = 0; i < MRC; ++i) row[i] = DIRECT ? (i < m ? i : 0) * ia : i;
   for (int i = 0; i < MRC; ++i)
     for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
   for (long k = 0; k < kc; ++k) {
     V b[NV];
     for (int j = 0; j < NV; ++j) b[j] = vload(bp + k * (NV * W) + j * W);
+    const float* ak = DIRECT ? ap + k : ap + k * MR;
     for (int i = 0; i < MRC; ++i) {
-      V a = vset1(ap[k * lda_p + i]);
+      V a = vset1(DIRECT ? ak[row[i]] : ak[i]);
       for (int j = 0; j < NV; ++j) acc[i][j] = vfma(a, b[j], acc[i][j]);
     }
   }
@@ -220,13 +230,26 @@ static inline void gemm_micro_t(long kc, const float* ap, long lda_p, const floa
 
 // gemm_micro: picks the narrowest row count that covers m, so a GEMV-like call (the
 // stateful one-sample step) does not pay for MR rows.
+template <bool DIRECT>
+static inline void gemm_micro_any(long kc, const float* ap, long ia, const float* bp, float* c,
+                                  long ldc, int m, int n, float alpha, float beta) {
+  if (m == MR) gemm_micro_t<MR, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
+  else if (m == 1) gemm_micro_t<1, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
+  else if (m == 2) gemm_micro_t<2, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
+  else if (m <= 4) gemm_micro_t<4, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
+  else gemm_micro_t<MR, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
+}
+
 static void gemm_micro(long kc, const float* ap, const float* bp, float* c, long ldc,
                        int m, int n, float alpha, float beta) {
-  if (m == MR) gemm_micro_t<MR, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
-  else if (m == 1) gemm_micro_t<1, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
-  else if (m == 2) gemm_micro_t<2, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
-  else if (m <= 4) gemm_micro_t<4, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
-  else gemm_micro_t<MR, NV_GEMM>(kc, ap, MR, bp, c, ldc, m, n, alpha, beta);
+  gemm_micro_any<false>(kc, ap, 1, bp, c, ldc, m, n, alpha, beta);
+}
+
+// gemm_micro_direct: the same tile with A read in place, row-major with leading dimension
+// lda (a points at row 0, column 0 of the K block). Same FMA order: bit-identical results.
+static void gemm_micro_direct(long kc, const float* a, long lda, const float* bp, float* c,
+                              long ldc, int m, int n, float alpha, float beta) {
+  gemm_micro_any<true>(kc, a, lda, bp, c, ldc, m, n, alpha, beta);
 }
 
 // ----------------------------------------------------------------------------------------
