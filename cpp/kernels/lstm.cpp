@@ -120,13 +120,23 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
           float* cs[4] = {gs, gs + H, gs + 2 * H, gs + 3 * H};
           sgemm_packed_multi(B, p0, p1, 1.0f, false, hp, ld_hp, ub, 4, 1.0f, cs, T * G);
         }
-        for (long b = 0; b < B; ++b) {
-          const long o = (b * T + st) * H;
-          t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_cp, c + o, tc + o, h + o, H, j0,
-                               j1, act, ract);
-          if (rm)
-            for (long j = j0; j < j1; ++j) hm[o + j] = h[o + j] * rm[b * H + j];
+        if (j0 == 0 && j1 == H && 2 * H <= t.width) {  // small layer: rows share vectors
+          const long o = st * H;
+          t.lstm_gates_fwd_rows(gs, T * G, bias, cp, ld_cp, c + o, tc + o, h + o, T * H, H, B,
+                                act, ract);
+        } else {
+          for (long b = 0; b < B; ++b) {
+            const long o = (b * T + st) * H;
+            t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_cp, c + o, tc + o, h + o, H,
+                                 j0, j1, act, ract);
+          }
         }
+        if (rm)
+          for (long b = 0; b < B; ++b)
+            for (long j = j0; j < j1; ++j) {
+              const long o = (b * T + st) * H;
+              hm[o + j] = h[o + j] * rm[b * H + j];
+            }
       }
 #ifdef LSTMCORE_HAVE_OPENMP
 #pragma omp barrier
@@ -178,9 +188,16 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
           } else {
             for (long j = j0; j < j1; ++j) d[j] = r[j];
           }
-          const long o = (b * T + st) * H;
-          t.lstm_gates_bwd_row(gs + b * T * G, dcv + b * H, d, cp + b * ld_cp, tc + o, H, j0, j1,
-                               act, ract);
+        }
+        if (j0 == 0 && j1 == H && 2 * H <= t.width) {  // small layer: rows share vectors
+          t.lstm_gates_bwd_rows(gs, T * G, dcv, dht, cp, ld_cp, tc + st * H, T * H, H, B, act,
+                                ract);
+        } else {
+          for (long b = 0; b < B; ++b) {
+            const long o = (b * T + st) * H;
+            t.lstm_gates_bwd_row(gs + b * T * G, dcv + b * H, dht + b * H, cp + b * ld_cp,
+                                 tc + o, H, j0, j1, act, ract);
+          }
         }
       }
 #ifdef LSTMCORE_HAVE_OPENMP

@@ -32,6 +32,12 @@ using gates_fwd_fn = void (*)(float* g, const float* bias, const float* c_prev, 
                               float* tc, float* h, long H, long j0, long j1, int act, int ract);
 using gates_bwd_fn = void (*)(float* g, float* dc, const float* dh, const float* c_prev,
                               const float* tc, long H, long j0, long j1, int act, int ract);
+using gates_fwd_rows_fn = void (*)(float* g, long ldg, const float* bias, const float* c_prev,
+                                  long ld_cp, float* c, float* tc, float* h, long ld_o, long H,
+                                  long rows, int act, int ract);
+using gates_bwd_rows_fn = void (*)(float* g, long ldg, float* dc, const float* dh,
+                                  const float* c_prev, long ld_cp, const float* tc, long ld_o,
+                                  long H, long rows, int act, int ract);
 using adam_fn = void (*)(float* w, const float* g, float* m, float* v, long n, float lr_t,
                          float omb1, float omb2, float eps);
 
@@ -40,6 +46,7 @@ struct KernelTable {
   uint32_t needs;
   int mr;  // GEMM micro-tile rows
   int nr;  // GEMM micro-tile columns
+  int width;  // floats per vector
   gemm_micro_fn gemm_micro;
   gemm_direct_fn gemm_micro_direct;  // A read in place (row-major), no packing
   act_fn act_forward;
@@ -47,6 +54,8 @@ struct KernelTable {
   softmax_fn softmax_rows;
   gates_fwd_fn lstm_gates_fwd_row;
   gates_bwd_fn lstm_gates_bwd_row;
+  gates_fwd_rows_fn lstm_gates_fwd_rows;  // several batch rows per vector (2H <= width)
+  gates_bwd_rows_fn lstm_gates_bwd_rows;
   adam_fn adam_step;
 };
 

@@ -53,16 +53,30 @@ static inline __m256i tail_mask(long n) {
 // VMASKMOVPS never touches masked-out memory, so tails need no copy.
 static inline V vload_n(const float* p, long n) { return {_mm256_maskload_ps(p, tail_mask(n))}; }
 static inline void vstore_n(float* p, V v, long n) { _mm256_maskstore_ps(p, tail_mask(n), v.v); }
+// Lanes [lo, lo+n) from/to p[0..n): the address p - lo is never dereferenced outside the mask.
+static inline __m256i lane_mask(long lo, long n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)lo), idx),
+                             _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(lo + n)), idx));
+}
+static inline V vload_lanes(V z, const float* p, long lo, long n) {
+  const __m256i m = lane_mask(lo, n);
+  return {_mm256_blendv_ps(z.v, _mm256_maskload_ps(p - lo, m), _mm256_castsi256_ps(m))};
+}
+static inline void vstore_lanes(float* p, V v, long lo, long n) {
+  _mm256_maskstore_ps(p - lo, lane_mask(lo, n), v.v);
+}
 
 #include "simd/microkernels.inl"
 
 }  // namespace avx2
 
 extern const KernelTable kTableAvx2 = {
-    "avx2", CPU_AVX2 | CPU_FMA, avx2::MR, avx2::NV_GEMM * avx2::W,
+    "avx2", CPU_AVX2 | CPU_FMA, avx2::MR, avx2::NV_GEMM * avx2::W, avx2::W,
     avx2::gemm_micro, avx2::gemm_micro_direct,
     avx2::act_forward, avx2::act_backward, avx2::softmax_rows,
-    avx2::lstm_gates_fwd_row, avx2::lstm_gates_bwd_row, avx2::adam_step,
+    avx2::lstm_gates_fwd_row, avx2::lstm_gates_bwd_row,
+    avx2::lstm_gates_fwd_rows, avx2::lstm_gates_bwd_rows, avx2::adam_step,
 };
 
 }  // namespace lstmcore

@@ -49,6 +49,13 @@ static inline V vcopysign(V mag, V sgn) {
 // Masked loads/stores never touch masked-out memory, so tails need no copy.
 static inline V vload_n(const float* p, long n) { return {_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p)}; }
 static inline void vstore_n(float* p, V v, long n) { _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), v.v); }
+// Lanes [lo, lo+n) from/to p[0..n): the address p - lo is never dereferenced outside the mask.
+static inline V vload_lanes(V z, const float* p, long lo, long n) {
+  return {_mm512_mask_loadu_ps(z.v, (__mmask16)(((1u << n) - 1) << lo), p - lo)};
+}
+static inline void vstore_lanes(float* p, V v, long lo, long n) {
+  _mm512_mask_storeu_ps(p - lo, (__mmask16)(((1u << n) - 1) << lo), v.v);
+}
 
 #include "simd/microkernels.inl"
 
@@ -56,10 +63,11 @@ static inline void vstore_n(float* p, V v, long n) { _mm512_mask_storeu_ps(p, (_
 
 extern const KernelTable kTableAvx512 = {
     "avx512", CPU_AVX512F | CPU_AVX512DQ | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX2 | CPU_FMA,
-    avx512::MR, avx512::NV_GEMM * avx512::W,
+    avx512::MR, avx512::NV_GEMM * avx512::W, avx512::W,
     avx512::gemm_micro, avx512::gemm_micro_direct,
     avx512::act_forward, avx512::act_backward, avx512::softmax_rows,
-    avx512::lstm_gates_fwd_row, avx512::lstm_gates_bwd_row, avx512::adam_step,
+    avx512::lstm_gates_fwd_row, avx512::lstm_gates_bwd_row,
+    avx512::lstm_gates_fwd_rows, avx512::lstm_gates_bwd_rows, avx512::adam_step,
 };
 
 }  // namespace lstmcore

@@ -107,6 +107,19 @@ static inline V vdact(int act, V y) {
 // The same vector code runs on tails, so a value's result never depends on whether it sits
 // in a tail.
 #ifdef LSTMCORE_TAIL_BUFFER
+// vload_lanes(z, p, lo, n): z with lanes [lo, lo+n) replaced by p[0..n); vstore_lanes: the
+// reverse. (Masked-load ISAs define them without the buffer.)
+static inline V vload_lanes(V z, const float* p, long lo, long n) {
+  float buf[W];
+  vstore(buf, z);
+  for (long i = 0; i < n; ++i) buf[lo + i] = p[i];
+  return vload(buf);
+}
+static inline void vstore_lanes(float* p, V v, long lo, long n) {
+  float buf[W];
+  vstore(buf, v);
+  for (long i = 0; i < n; ++i) p[i] = buf[lo + i];
+}
 static inline V vload_n(const float* p, long n) {
   float buf[W];
   for (long i = 0; i < W; ++i) buf[i] = i < n ? p[i] : 0.0f;
@@ -336,6 +349,80 @@ static void lstm_gates_bwd_row(float* g, float* dc, const float* dh, const float
       vstore_n(gi + j, dzi, n); vstore_n(gf + j, dzf, n); vstore_n(gg + j, dzg, n);
       vstore_n(go + j, dzo, n); vstore_n(dc + j, dcp, n);
     }
+  }
+}
+
+// ----------------------------------------------------------------------------------------
+// Small layers (2H <= W): the per-row kernels above would leave most lanes empty (H = 5 uses
+// 5 of 16), so these pack R = W/H batch rows into one vector: lanes [r*H, r*H + H) hold row
+// r. Rows are gathered and scattered with masked loads/stores (vload_lanes/vstore_lanes); the
+// arithmetic is the same vector code as above, lane for lane, so results are bit-identical to
+// the per-row kernels.
+static inline V gather_rows(const float* p, long ld, long H, long nr) {
+  V z = vzero();
+  for (long r = 0; r < nr; ++r) z = vload_lanes(z, p + r * ld, r * H, H);
+  return z;
+}
+static inline void scatter_rows(float* p, long ld, long H, long nr, V v) {
+  for (long r = 0; r < nr; ++r) vstore_lanes(p + r * ld, v, r * H, H);
+}
+
+// lstm_gates_fwd_rows: lstm_gates_fwd_row for `rows` batch rows and all H units.
+//   g row b at g + b*ldg (4H); c_prev row b at c_prev + b*ld_cp; c, tc, h row b at + b*ld_o
+static void lstm_gates_fwd_rows(float* g, long ldg, const float* bias, const float* c_prev,
+                                long ld_cp, float* c, float* tc, float* h, long ld_o, long H,
+                                long rows, int act, int ract) {
+  const long R = W / H;
+  V vb[4];
+  for (int q = 0; q < 4; ++q) vb[q] = bias ? gather_rows(bias + q * H, 0, H, R) : vzero();
+  for (long b0 = 0; b0 < rows; b0 += R) {
+    const long nr = rows - b0 < R ? rows - b0 : R;
+    float* gb = g + b0 * ldg;
+    V z[4];
+    for (int q = 0; q < 4; ++q) {
+      z[q] = gather_rows(gb + q * H, ldg, H, nr);
+      if (bias) z[q] = vadd(z[q], vb[q]);
+    }
+    V vi = vact(ract, z[0]), vf = vact(ract, z[1]), vg = vact(act, z[2]), vo = vact(ract, z[3]);
+    V cp = gather_rows(c_prev + b0 * ld_cp, ld_cp, H, nr);
+    V vc = vadd(vmul(vf, cp), vmul(vi, vg));
+    V vt = vact(act, vc);
+    V vh = vmul(vo, vt);
+    scatter_rows(gb, ldg, H, nr, vi);
+    scatter_rows(gb + H, ldg, H, nr, vf);
+    scatter_rows(gb + 2 * H, ldg, H, nr, vg);
+    scatter_rows(gb + 3 * H, ldg, H, nr, vo);
+    scatter_rows(c + b0 * ld_o, ld_o, H, nr, vc);
+    scatter_rows(tc + b0 * ld_o, ld_o, H, nr, vt);
+    scatter_rows(h + b0 * ld_o, ld_o, H, nr, vh);
+  }
+}
+
+// lstm_gates_bwd_rows: lstm_gates_bwd_row for `rows` batch rows and all H units.
+//   g row b at g + b*ldg; dc, dh row b at + b*H; c_prev at + b*ld_cp; tc at + b*ld_o
+static void lstm_gates_bwd_rows(float* g, long ldg, float* dc, const float* dh,
+                                const float* c_prev, long ld_cp, const float* tc, long ld_o,
+                                long H, long rows, int act, int ract) {
+  const long R = W / H;
+  for (long b0 = 0; b0 < rows; b0 += R) {
+    const long nr = rows - b0 < R ? rows - b0 : R;
+    float* gb = g + b0 * ldg;
+    V vi = gather_rows(gb, ldg, H, nr), vf = gather_rows(gb + H, ldg, H, nr);
+    V vg = gather_rows(gb + 2 * H, ldg, H, nr), vo = gather_rows(gb + 3 * H, ldg, H, nr);
+    V vt = gather_rows(tc + b0 * ld_o, ld_o, H, nr);
+    V cp = gather_rows(c_prev + b0 * ld_cp, ld_cp, H, nr);
+    V vdh = gather_rows(dh + b0 * H, H, H, nr);
+    V vdc = gather_rows(dc + b0 * H, H, H, nr);
+    vdc = vadd(vdc, vmul(vmul(vdh, vo), vdact(act, vt)));
+    V dzi = vmul(vmul(vdc, vg), vdact(ract, vi));
+    V dzf = vmul(vmul(vdc, cp), vdact(ract, vf));
+    V dzg = vmul(vmul(vdc, vi), vdact(act, vg));
+    V dzo = vmul(vmul(vdh, vt), vdact(ract, vo));
+    scatter_rows(gb, ldg, H, nr, dzi);
+    scatter_rows(gb + H, ldg, H, nr, dzf);
+    scatter_rows(gb + 2 * H, ldg, H, nr, dzg);
+    scatter_rows(gb + 3 * H, ldg, H, nr, dzo);
+    scatter_rows(dc + b0 * H, H, H, nr, vmul(vdc, vf));
   }
 }
 
