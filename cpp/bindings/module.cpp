@@ -489,7 +489,7 @@ PYBIND11_MODULE(_core, m) {
           if (pi[i] < 0 || pi[i] >= N) throw std::invalid_argument("`idx` holds an out-of-range sample index");
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
         auto losses = new_array({std::max<long>(0, k1 - k0)});
-        double* dl = new double[std::max<long>(1, k1 - k0)];
+        std::vector<double> dl(std::max<long>(1, k1 - k0));
         StepStats total;
         bool bad = false, interrupted_flag = false;
         long done;
@@ -500,11 +500,10 @@ PYBIND11_MODULE(_core, m) {
             if (PyErr_CheckSignals() != 0) { interrupted_flag = true; return true; }
             return false;
           };
-          done = n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed, dl,
-                                     total, &bad, interrupted);
+          done = n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed,
+                                     dl.data(), total, &bad, interrupted);
         }
         for (long k = 0; k < k1 - k0; ++k) losses.mutable_data()[k] = k < done + (bad ? 1 : 0) ? (float)dl[k] : 0.0f;
-        delete[] dl;
         if (interrupted_flag) throw py::error_already_set();
         return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, bad);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),

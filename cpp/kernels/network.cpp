@@ -319,9 +319,7 @@ class BidirectionalLayer : public Layer {
     const long F = merge_ == 0 ? 2 * H : H;
     float* y = out_.resize(size_t(rows) * F);
     for (long r = 0; r < rows; ++r) {
-      // with sequences, row r = (b, t) takes the backward layer's step T-1-t
-      long rb = r;
-      if (cfg_.return_sequences) { long b = r / T, t = r % T; rb = b * T + (T - 1 - t); }
+      const long rb = backward_row(r, T);
       const float* a = yf + r * H;
       const float* c = yb + rb * H;
       float* o = y + r * F;
@@ -344,8 +342,7 @@ class BidirectionalLayer : public Layer {
     float* df = dyf_.resize(size_t(rows) * H);
     float* dbk = dyb_.resize(size_t(rows) * H);
     for (long r = 0; r < rows; ++r) {
-      long rb = r;
-      if (cfg_.return_sequences) { long b = r / T, t = r % T; rb = b * T + (T - 1 - t); }
+      const long rb = backward_row(r, T);
       const float* g = dy + r * F;
       for (long j = 0; j < H; ++j) {
         switch (merge_) {
@@ -377,6 +374,14 @@ class BidirectionalLayer : public Layer {
   bool stateful() const override { return cfg_.stateful; }
 
  private:
+  // The backward layer's output row that pairs with output row r: with sequences, row
+  // r = (b, t) takes the backward layer's step T-1-t (its outputs run in reverse time).
+  long backward_row(long r, long T) const {
+    if (!cfg_.return_sequences) return r;
+    const long b = r / T, t = r % T;
+    return b * T + (T - 1 - t);
+  }
+
   LstmConfig cfg_;
   int merge_;
   std::unique_ptr<LstmLayer> fwd_, bwd_;
@@ -492,12 +497,8 @@ static void accumulate_metrics(const std::vector<int>& metrics, const float* y, 
                                const Dims& od, StepStats& st) {
   // Metrics are sums over samples: an element mean per sample (rows of one sample averaged).
   const long rows = od.rows(), per = od.seq ? od.T : 1;
-  for (size_t k = 0; k < metrics.size() && k < 8; ++k) {
-    const bool sparse = metrics[k] == MET_SPARSE_ACC;
-    double s = metric_sum(metrics[k], y, p, rows, od.F);
-    (void)sparse;
-    st.metric_sums[k] += s / per;
-  }
+  for (size_t k = 0; k < metrics.size() && k < 8; ++k)
+    st.metric_sums[k] += metric_sum(metrics[k], y, p, rows, od.F) / per;
 }
 
 double Network::compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed) {

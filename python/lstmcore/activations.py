@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-ACTIVATIONS = (
-    "linear",
-    "sigmoid",
-    "hard_sigmoid",
-    "hard_sigmoid_keras2",
-    "tanh",
-    "relu",
-    "softmax",
-)
+from .reference.activations import ACTIVATIONS  # one list of names for both
 
 
 def get(identifier) -> str:

@@ -339,6 +339,25 @@ class Sequential:
         _arrays.check_finite(a, name)
         return a.reshape((n,) + tuple(out))
 
+    def _prepare_xy(self, x, y):
+        """Validated (x, y); builds the model from x first when it has no input shape yet."""
+        x = self._prepare_x(x)
+        self._ensure_built(x)
+        return x, self._prepare_y(y, x.shape[0])
+
+    def _check_exact_batch(self, n: int, verb: str) -> None:
+        if self._stateful() and self._fixed_batch and n != self._fixed_batch:
+            raise ValueError(f"a stateful model {verb} batches of exactly {self._fixed_batch} "
+                             f"samples; received {n}")
+
+    @staticmethod
+    def _returned(logs: dict, return_dict: bool):
+        """Keras' return value: the logs dict, the loss alone, or [loss, *metrics]."""
+        if return_dict:
+            return logs
+        values = list(logs.values())
+        return values[0] if len(values) == 1 else values
+
     def _batch_size_for(self, batch_size, n: int, what: str, default=32) -> int:
         bs = _arrays.check_batch_arg(batch_size, "batch_size")
         if self._stateful() and self._fixed_batch:
@@ -393,9 +412,7 @@ class Sequential:
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise ValueError(f"`seed` must be a non-negative integer; received seed={seed!r}")
-        x = self._prepare_x(x)
-        self._ensure_built(x)
-        y = self._prepare_y(y, x.shape[0])
+        x, y = self._prepare_xy(x, y)
         n_all = x.shape[0]
         val = None
         if validation_data is not None:
@@ -463,7 +480,6 @@ class Sequential:
                 loss_sum += lsum
                 samples += cnt
                 msums += np.asarray(ms[:len(self._metric_names)])
-                self._sync_iterations()
                 logs = self._logs(loss_sum, msums, samples)
                 if bad:
                     failed = (k + done, float(blosses[done]))
@@ -512,17 +528,12 @@ class Sequential:
         _reject_kwargs("evaluate", kwargs, ("sample_weight", "steps", "callbacks"))
         self._check_compiled("evaluate")
         verbose = _verbosity(verbose)
-        x = self._prepare_x(x)
-        self._ensure_built(x)
-        y = self._prepare_y(y, x.shape[0])
+        x, y = self._prepare_xy(x, y)
         bs = self._batch_size_for(batch_size, x.shape[0], "evaluate")
         bar = Progbar(x.shape[0], verbose)
         logs = self._evaluate_arrays(x, y, bs)
         bar.finish(logs)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._returned(logs, return_dict)
 
     def predict(self, x, batch_size=None, verbose=0, **kwargs):
         """Outputs for ``x``, float32, batch by batch. Silent by default."""
@@ -557,13 +568,9 @@ class Sequential:
     def train_on_batch(self, x, y, reset_metrics=True, return_dict=False):
         """One optimizer step on one batch; returns the loss or ``[loss, *metrics]``."""
         self._check_compiled("train_on_batch")
-        x = self._prepare_x(x)
-        self._ensure_built(x)
-        y = self._prepare_y(y, x.shape[0])
+        x, y = self._prepare_xy(x, y)
         n = x.shape[0]
-        self._batch_size_for(None, n, "train_on_batch") if self._stateful() else None
-        if self._stateful() and self._fixed_batch and n != self._fixed_batch:
-            raise ValueError(f"a stateful model trains on batches of exactly {self._fixed_batch} samples; received {n}")
+        self._check_exact_batch(n, "trains on")
         sparse = self.loss == "sparse_categorical_crossentropy"
         seed = int(_config.rng().integers(0, 2**63 - 1))
         done, blosses, lsum, ms, cnt, bad = self._native().train_batches(
@@ -576,22 +583,13 @@ class Sequential:
             logs.update({m: float("nan") for m in self._metric_names})
         else:
             logs = self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        return self._returned(logs, return_dict)
 
     def test_on_batch(self, x, y, reset_metrics=True, return_dict=False):
         """Loss (and metrics) on one batch, without updating."""
         self._check_compiled("test_on_batch")
-        x = self._prepare_x(x)
-        self._ensure_built(x)
-        y = self._prepare_y(y, x.shape[0])
-        logs = self._evaluate_arrays(x, y, x.shape[0])
-        if return_dict:
-            return logs
-        values = list(logs.values())
-        return values[0] if len(values) == 1 else values
+        x, y = self._prepare_xy(x, y)
+        return self._returned(self._evaluate_arrays(x, y, x.shape[0]), return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch (a stateful model continues its state)."""
@@ -600,9 +598,7 @@ class Sequential:
                 and x.shape[1:] == self._input_shape and np.isfinite(x).all() and x.shape[0] > 0):
             x = self._prepare_x(x)
             self._ensure_built(x)
-        if self._stateful() and self._fixed_batch and x.shape[0] != self._fixed_batch:
-            raise ValueError(f"a stateful model predicts batches of exactly {self._fixed_batch} "
-                             f"samples; received {x.shape[0]}")
+        self._check_exact_batch(x.shape[0], "predicts")
         return self._predict_arrays(x, x.shape[0])
 
     # ---- state and weights ----------------------------------------------------------------------

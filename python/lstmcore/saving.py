@@ -38,7 +38,8 @@ def _entry(name: str, data: bytes, a: np.ndarray) -> dict:
     return {"name": name, "shape": list(a.shape), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def model_to_bytes(model, include_optimizer: bool = True) -> bytes:
+def model_to_bytes(model, include_optimizer: bool = True, include_compile: bool = True) -> bytes:
+    """The model file's bytes; save_weights leaves out the compile settings and optimizer."""
     from . import optimizers
     meta = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
             "compile": None, "optimizer": None, "weights": [], "slots": []}
@@ -48,7 +49,7 @@ def model_to_bytes(model, include_optimizer: bool = True) -> bytes:
         name = f"weights/{i:04d}.npy"
         files[name] = data
         meta["weights"].append(_entry(name, data, w))
-    if model._compiled:
+    if include_compile and model._compiled:
         meta["compile"] = {"loss": model.loss, "metrics": list(model._metrics_arg or [])}
         meta["optimizer"] = optimizers.serialize(model.optimizer)
         if include_optimizer and model.built:
@@ -182,10 +183,13 @@ def model_from_bytes(data, compile: bool = True, what: str = "the model data"):
     return _load(data, compile, what)
 
 
-def load_model(filepath, compile: bool = True):
-    what = f"file {os.fspath(filepath)!r}"
+def _read_file(filepath) -> tuple[bytes, str]:
     with open(filepath, "rb") as f:
-        data = f.read()
+        return f.read(), f"file {os.fspath(filepath)!r}"
+
+
+def load_model(filepath, compile: bool = True):
+    data, what = _read_file(filepath)
     return _load(data, compile, what)
 
 
@@ -228,23 +232,11 @@ def _load(data: bytes, compile: bool, what: str):
 
 def save_weights(model, filepath) -> None:
     """Weights only (same container, without compile settings or optimizer state)."""
-    meta = {"format": FORMAT, "version": VERSION, "model": model.get_config(), "compile": None,
-            "optimizer": None, "weights": [], "slots": []}
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
-        for i, w in enumerate(model.get_weights()):
-            data = _npy_bytes(w)
-            name = f"weights/{i:04d}.npy"
-            z.writestr(name, data)
-            meta["weights"].append(_entry(name, data, w))
-        z.writestr("lstmcore.json", json.dumps(meta, indent=1))
-    _atomic_write(filepath, buf.getvalue())
+    _atomic_write(filepath, model_to_bytes(model, include_optimizer=False, include_compile=False))
 
 
 def load_weights(model, filepath) -> None:
-    what = f"file {os.fspath(filepath)!r}"
-    with open(filepath, "rb") as f:
-        data = f.read()
+    data, what = _read_file(filepath)
     meta, z = _read(data, what)
     weights = _arrays(z, meta.get("weights"), what)
     try:
