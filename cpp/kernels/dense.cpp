@@ -11,23 +11,24 @@ namespace lstmcore {
 
 void colsum_add(float* out, const float* a, long rows, long n, long lda) {
   // Parallel over columns only: each out[j] is summed by one thread in row order.
-  int nt = threads_for(2.0 * rows * n);
-  (void)nt;
   const long chunk = 64;
   const long nchunks = (n + chunk - 1) / chunk;
+  const int nt = nchunks > 1 ? threads_for(2.0 * rows * n) : 1;
+  parallel_team(nt, [&] {
 #ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && nchunks > 1)
+#pragma omp for schedule(static)
 #endif
-  for (long q = 0; q < nchunks; ++q) {
-    const long j0 = q * chunk, j1 = std::min(n, j0 + chunk);
-    float acc[64];
-    for (long j = j0; j < j1; ++j) acc[j - j0] = 0.0f;
-    for (long r = 0; r < rows; ++r) {
-      const float* ar = a + r * lda;
-      for (long j = j0; j < j1; ++j) acc[j - j0] += ar[j];
+    for (long q = 0; q < nchunks; ++q) {
+      const long j0 = q * chunk, j1 = std::min(n, j0 + chunk);
+      float acc[64];
+      for (long j = j0; j < j1; ++j) acc[j - j0] = 0.0f;
+      for (long r = 0; r < rows; ++r) {
+        const float* ar = a + r * lda;
+        for (long j = j0; j < j1; ++j) acc[j - j0] += ar[j];
+      }
+      for (long j = j0; j < j1; ++j) out[j] += acc[j - j0];
     }
-    for (long j = j0; j < j1; ++j) out[j] += acc[j - j0];
-  }
+  });
 }
 
 void dense_forward(float* y, const float* x, const float* W, const float* b, long rows, long D,

@@ -12,6 +12,10 @@
 
 #include "simd/dispatch.h"
 
+#ifdef LSTMCORE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 namespace lstmcore {
 
 // ---- threads (parallel.cpp) ---------------------------------------------------------------
@@ -21,6 +25,26 @@ void set_num_threads(int n);   // n >= 1
 int default_num_threads();     // OMP_NUM_THREADS, else the CPUs this process may use
 // Threads for a job of `flops`: 1 below the threshold where fork/join costs more than it saves.
 int threads_for(double flops);
+
+// parallel_team: body() on an OpenMP team of nt threads, its worksharing constructs and
+// barriers binding to that team. With nt <= 1 body() runs on the calling thread without
+// entering libgomp: an `omp parallel if(false)` region still allocates a team and issues
+// futex wakes (~1 us a call, more than a tiny layer's whole step). Inside an active parallel
+// region a one-thread team is still opened, so orphaned `omp for` cannot bind to the outer
+// team.
+template <class F>
+inline void parallel_team(int nt, F&& body) {
+#ifdef LSTMCORE_HAVE_OPENMP
+  if (nt > 1 || omp_in_parallel()) {
+#pragma omp parallel num_threads(nt > 1 ? nt : 1)
+    body();
+    return;
+  }
+#else
+  (void)nt;
+#endif
+  body();
+}
 
 // ---- aligned scratch that only grows (no allocation in steady state) ----------------------
 struct Buffer {

@@ -22,10 +22,6 @@
 
 #include "kernels/kernels.h"
 
-#ifdef LSTMCORE_HAVE_OPENMP
-#include <omp.h>
-#endif
-
 namespace lstmcore {
 
 // Unit chunk of thread `tid` of `nt`: panels [p0, p1) of NR units each.
@@ -102,10 +98,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   const KernelTable& t = kt();
   const int nt = team_size(B, H);
   const bool zero_h0 = h0 == nullptr;
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-  {
+  parallel_team(nt, [&] {
     long p0, p1, j0, j1;
     unit_chunk(H, t.nr, thread_id(), nt, p0, p1, j0, j1);
     for (long st = 0; st < T; ++st) {
@@ -142,7 +135,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
 #pragma omp barrier
 #endif
     }
-  }
+  });
 }
 
 void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, float* dh0,
@@ -168,10 +161,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   const float* h0in = rm ? s.h0m.data : s.h0.data;
   const KernelTable& t = kt();
   const int nt = team_size(B, H);
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-  {
+  parallel_team(nt, [&] {
     long p0, p1, j0, j1;
     unit_chunk(H, t.nr, thread_id(), nt, p0, p1, j0, j1);
     for (long st = T - 1; st >= 0; --st) {
@@ -212,7 +202,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
             for (long j = j0; j < j1; ++j) dh[b * H + j] *= rm[b * H + j];
       }
     }
-  }
+  });
   if (dh0) std::memcpy(dh0, dh, sizeof(float) * B * H);
   if (dc0) std::memcpy(dc0, dcv, sizeof(float) * B * H);
 

@@ -15,10 +15,6 @@
 
 #include "kernels/kernels.h"
 
-#ifdef LSTMCORE_HAVE_OPENMP
-#include <omp.h>
-#endif
-
 namespace lstmcore {
 
 static constexpr long KC = 256;
@@ -90,13 +86,8 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
   const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* bp = tl_bpack.resize(size_t(kc_max) * nc_max);
   float* ap = tl_apack.resize(size_t(kc_max) * mc_max);
-  int nt = nthreads > 0 ? nthreads : threads_for(2.0 * M * N * K);
-  (void)nt;
-
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
-  {
+  const int nt = nthreads > 0 ? nthreads : threads_for(2.0 * M * N * K);
+  parallel_team(nt, [&] {
     for (long jc = 0; jc < N; jc += NC) {
       const long nc = std::min(NC, N - jc);
       const long npan = (nc + NR - 1) / NR;
@@ -131,7 +122,7 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
         }
       }
     }
-  }
+  });
 }
 
 // ---- pre-packed B ---------------------------------------------------------------------------
