@@ -576,13 +576,15 @@ def test_gemm_thread_determinism(simd, native_threads):
             assert np.array_equal(out[0], c), f"gemm ta={ta} tb={tb} differs between 1 and {n} threads"
 
 
-def test_lstm_thread_determinism(simd, native_threads):
-    """B=16, H=96: the per-step recurrent product (8 B H^2 = 1.2e6 flops) is above the parallel
-    threshold; forward and backward must be bit-identical for any thread count."""
+@pytest.mark.parametrize("B,T,I,H", [(16, 5, 8, 96), (64, 40, 3, 5), (33, 3, 8, 256)])
+def test_lstm_thread_determinism(simd, native_threads, B, T, I, H):
+    """Forward and backward must be bit-identical for any thread count. The shapes take each
+    split of the time loop: batch rows (B=16, H=96; and H=5, where several rows share a
+    vector), and units with a barrier per step (H=256: 8 B H^2 = 17e6 flops a step)."""
     rng = np.random.default_rng(16)
-    x, W, U, b, h0, c0 = lstm_data(rng, 16, 5, 8, 96)
-    dy = f32(rng.standard_normal((16, 5, 96)))
-    dh = f32(rng.standard_normal((16, 96)))
+    x, W, U, b, h0, c0 = lstm_data(rng, B, T, I, H)
+    dy = f32(rng.standard_normal((B, T, H)))
+    dh = f32(rng.standard_normal((B, H)))
     for gb in (False, True):
         res = []
         for n in THREAD_COUNTS:

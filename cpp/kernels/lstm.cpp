@@ -24,23 +24,58 @@
 
 namespace lstmcore {
 
-// Unit chunk of thread `tid` of `nt`: panels [p0, p1) of NR units each.
-static inline void unit_chunk(long H, int nr, int tid, int nt, long& p0, long& p1, long& j0,
-                              long& j1) {
-  long npan = (H + nr - 1) / nr;
-  p0 = npan * tid / nt;
-  p1 = npan * (tid + 1) / nt;
-  j0 = std::min(H, p0 * nr);
-  j1 = std::min(H, p1 * nr);
+// How the time loop is shared by threads. Two splits keep every output element with one
+// writer (bit-identical results for any thread count):
+//  - units: a thread owns NR-aligned panels of the H units for all batch rows; every step
+//    needs all of h_{t-1}, so each step ends in a barrier. For big layers, where the
+//    recurrent kernel U is large and a thread should stream only its share of it.
+//  - batch rows: a thread owns a block of rows for all units. The rows' recurrences are
+//    independent, so the whole sequence runs without a barrier (one fork/join per pass); each
+//    thread reads all of U, which is cheap while U is small.
+struct TeamPlan {
+  int nt = 1;
+  bool by_rows = true;
+};
+
+static TeamPlan plan_team(long B, long T, long H) {
+  const int avail = num_threads();
+  const long npan = (H + kt().nr - 1) / kt().nr;
+  TeamPlan p;
+  // Per-step recurrent work 2*B*H*4H flops: from ~4 MFLOP a step a barrier (~1 us) is noise,
+  // and with U of 1 MiB and more (H >= 256) each thread should stream only its share of it
+  // (measured split by rows instead: medium, H = 128, as fast or 3% faster; large, H = 512,
+  // 3% slower).
+  if (8.0 * B * H * H >= 4.0e6 && H >= 256 && npan >= 2) {
+    p.nt = (int)std::max<long>(1, std::min<long>(avail, npan));
+    p.by_rows = false;
+    return p;
+  }
+  // Whole-sequence work, the gate math counted as ~64 flops a unit: a fork/join (a few us
+  // with the threads still spinning) pays from ~1 MFLOP.
+  const double work = double(B) * T * H * (8.0 * H + 64.0);
+  p.nt = work >= 1.0e6 ? (int)std::max<long>(1, std::min<long>(avail, B)) : 1;
+  return p;
 }
 
-static inline int team_size(long B, long H) {
-  // Per-step recurrent work is 2*B*H*4H flops, and every step ends in a barrier: below
-  // ~4 MFLOP a step (a few microseconds of work) the barrier costs more than it saves.
-  const double step_flops = 8.0 * B * H * H;
-  int nt = step_flops >= 4.0e6 ? num_threads() : 1;
-  long npan = (H + kt().nr - 1) / kt().nr;
-  return (int)std::max<long>(1, std::min<long>(nt, npan));
+// The rows [b0, b1) and unit panels [p0, p1) (units [j0, j1)) thread `tid` owns.
+struct Share {
+  long b0, b1, p0, p1, j0, j1;
+};
+
+static Share share_of(const TeamPlan& plan, long B, long H, int tid) {
+  const int nr = kt().nr;
+  const long npan = (H + nr - 1) / nr;
+  Share sh{0, B, 0, npan, 0, H};
+  if (plan.nt > 1 && plan.by_rows) {
+    sh.b0 = B * tid / plan.nt;
+    sh.b1 = B * (tid + 1) / plan.nt;
+  } else if (plan.nt > 1) {
+    sh.p0 = npan * tid / plan.nt;
+    sh.p1 = npan * (tid + 1) / plan.nt;
+    sh.j0 = std::min(H, sh.p0 * nr);
+    sh.j1 = std::min(H, sh.p1 * nr);
+  }
+  return sh;
 }
 
 static inline int thread_id() {
@@ -96,44 +131,46 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
 
   const KernelTable& t = kt();
-  const int nt = team_size(B, H);
+  const TeamPlan plan = plan_team(B, T, H);
   const bool zero_h0 = h0 == nullptr;
-  parallel_team(nt, [&] {
-    long p0, p1, j0, j1;
-    unit_chunk(H, t.nr, thread_id(), nt, p0, p1, j0, j1);
+  parallel_team(plan.nt, [&] {
+    const Share sh = share_of(plan, B, H, thread_id());
+    const long nb = sh.b1 - sh.b0, j0 = sh.j0, j1 = sh.j1;
     for (long st = 0; st < T; ++st) {
-      const float* hp = st == 0 ? (rm ? h0m : sh0) : (rm ? hm : h) + (st - 1) * H;
+      // this thread's rows: h_{t-1}, c_{t-1} (the initial state at st = 0) and step st's gates
       const long ld_hp = st == 0 ? H : T * H;
-      const float* cp = st == 0 ? sc0 : c + (st - 1) * H;
-      const long ld_cp = st == 0 ? H : T * H;
-      float* gs = gates + st * G;
-      if (j0 < j1) {
+      const float* hp = (st == 0 ? (rm ? h0m : sh0) : (rm ? hm : h) + (st - 1) * H) + sh.b0 * ld_hp;
+      const float* cp = (st == 0 ? sc0 : c + (st - 1) * H) + sh.b0 * ld_hp;
+      float* gs = gates + sh.b0 * T * G + st * G;
+      const long o0 = sh.b0 * T * H + st * H;  // row b0, step st of c, tc, h
+      if (j0 < j1 && nb > 0) {
         if (!(st == 0 && zero_h0)) {
           const PackedB* ub[4] = {&s.u_gate[0], &s.u_gate[1], &s.u_gate[2], &s.u_gate[3]};
           float* cs[4] = {gs, gs + H, gs + 2 * H, gs + 3 * H};
-          sgemm_packed_multi(B, p0, p1, 1.0f, false, hp, ld_hp, ub, 4, 1.0f, cs, T * G);
+          sgemm_packed_multi(nb, sh.p0, sh.p1, 1.0f, false, hp, ld_hp, ub, 4, 1.0f, cs, T * G);
         }
         if (j0 == 0 && j1 == H && 2 * H <= t.width) {  // small layer: rows share vectors
-          const long o = st * H;
-          t.lstm_gates_fwd_rows(gs, T * G, bias, cp, ld_cp, c + o, tc + o, h + o, T * H, H, B,
-                                act, ract);
+          t.lstm_gates_fwd_rows(gs, T * G, bias, cp, ld_hp, c + o0, tc + o0, h + o0, T * H, H,
+                                nb, act, ract);
         } else {
-          for (long b = 0; b < B; ++b) {
-            const long o = (b * T + st) * H;
-            t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_cp, c + o, tc + o, h + o, H,
+          for (long b = 0; b < nb; ++b) {
+            const long o = o0 + b * T * H;
+            t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_hp, c + o, tc + o, h + o, H,
                                  j0, j1, act, ract);
           }
         }
         if (rm)
-          for (long b = 0; b < B; ++b)
+          for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) {
               const long o = (b * T + st) * H;
               hm[o + j] = h[o + j] * rm[b * H + j];
             }
       }
+      if (!plan.by_rows) {
 #ifdef LSTMCORE_HAVE_OPENMP
 #pragma omp barrier
 #endif
+      }
     }
   });
 }
@@ -160,16 +197,20 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   const float* hin = rm ? s.hm.data : h;      // what the recurrent GEMM read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
   const KernelTable& t = kt();
-  const int nt = team_size(B, H);
-  parallel_team(nt, [&] {
-    long p0, p1, j0, j1;
-    unit_chunk(H, t.nr, thread_id(), nt, p0, p1, j0, j1);
+  const TeamPlan plan = plan_team(B, T, H);
+  parallel_team(plan.nt, [&] {
+    const Share sh = share_of(plan, B, H, thread_id());
+    const long j0 = sh.j0, j1 = sh.j1;
+    const long nb = sh.b1 - sh.b0;
     for (long st = T - 1; st >= 0; --st) {
-      float* gs = gates + st * G;
-      const float* cp = st == 0 ? s.c0.data : c + (st - 1) * H;
+      float* gs = gates + sh.b0 * T * G + st * G;
       const long ld_cp = st == 0 ? H : T * H;
-      if (j0 < j1) {
-        for (long b = 0; b < B; ++b) {
+      const float* cp = (st == 0 ? s.c0.data : c + (st - 1) * H) + sh.b0 * ld_cp;
+      const long o0 = sh.b0 * T * H + st * H;
+      float* dcb = dcv + sh.b0 * H;
+      float* dhtb = dht + sh.b0 * H;
+      if (j0 < j1 && nb > 0) {
+        for (long b = sh.b0; b < sh.b1; ++b) {
           float* d = dht + b * H;
           const float* r = dh + b * H;
           if (dy && dy_seq) {
@@ -180,25 +221,26 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
           }
         }
         if (j0 == 0 && j1 == H && 2 * H <= t.width) {  // small layer: rows share vectors
-          t.lstm_gates_bwd_rows(gs, T * G, dcv, dht, cp, ld_cp, tc + st * H, T * H, H, B, act,
+          t.lstm_gates_bwd_rows(gs, T * G, dcb, dhtb, cp, ld_cp, tc + o0, T * H, H, nb, act,
                                 ract);
         } else {
-          for (long b = 0; b < B; ++b) {
-            const long o = (b * T + st) * H;
-            t.lstm_gates_bwd_row(gs + b * T * G, dcv + b * H, dht + b * H, cp + b * ld_cp,
-                                 tc + o, H, j0, j1, act, ract);
-          }
+          for (long b = 0; b < nb; ++b)
+            t.lstm_gates_bwd_row(gs + b * T * G, dcb + b * H, dhtb + b * H, cp + b * ld_cp,
+                                 tc + o0 + b * T * H, H, j0, j1, act, ract);
         }
       }
+      // dh_{t-1}[rows, units] = dz_t[rows] . U^T[:, units]. Split by units, every thread
+      // needs all of dz_t, hence a barrier; own units only are read back next step, so no
+      // second one. Split by rows, a thread needs only its own rows: no barrier at all.
+      if (!plan.by_rows) {
 #ifdef LSTMCORE_HAVE_OPENMP
 #pragma omp barrier
 #endif
-      // dh_{t-1}[:, own units] = dz_t . U^T[:, own units]; every thread needs all of dz_t,
-      // hence the barrier above. Own units only are read back next step: no second barrier.
-      if (j0 < j1) {
-        sgemm_packed(B, p0, p1, 1.0f, false, gs, T * G, s.u_t, 0.0f, dh, H);
+      }
+      if (j0 < j1 && nb > 0) {
+        sgemm_packed(nb, sh.p0, sh.p1, 1.0f, false, gs, T * G, s.u_t, 0.0f, dh + sh.b0 * H, H);
         if (rm)
-          for (long b = 0; b < B; ++b)
+          for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) dh[b * H + j] *= rm[b * H + j];
       }
     }
