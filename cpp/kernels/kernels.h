@@ -114,7 +114,7 @@ struct LstmState {
   Buffer h0, c0;  // (B, H): initial state used
   Buffer xrev;    // (B, T, I): time-reversed input when go_backwards
   const float* x = nullptr;  // the input as seen by the time loop (x or xrev)
-  PackedB u_gate[4];         // recurrent kernel, one packed block per gate
+  PackedB u_gate[4];         // recurrent kernel packed per gate, or whole in u_gate[0]
   PackedB u_t;               // recurrent kernel transposed, for dh_{t-1} = dz_t . U^T
   Buffer dh, dc, dhs;        // (B, H) backward workspaces
   Buffer dx_rev;             // (B, T, I) when go_backwards

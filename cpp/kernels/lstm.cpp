@@ -128,10 +128,13 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
 
   // Input projection for all timesteps at once: gates = x . W (bias added in the gate kernel).
   sgemm(false, false, B * T, G, I, 1.0f, x, I, W, G, 0.0f, gates, G);
-  for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
-
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H);
+  // Split by units, a thread multiplies its units' columns of each gate: U is packed per
+  // gate. Split by rows, a thread needs all 4H columns: U packed whole has ceil(4H/NR)
+  // panels instead of 4 ceil(H/NR) (H = 5: one 32-wide panel instead of four).
+  if (plan.by_rows) s.u_gate[0].pack(false, H, G, U, G);
+  else for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
   const bool zero_h0 = h0 == nullptr;
   parallel_team(plan.nt, [&] {
     const Share sh = share_of(plan, B, H, thread_id());
@@ -145,9 +148,14 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
       const long o0 = sh.b0 * T * H + st * H;  // row b0, step st of c, tc, h
       if (j0 < j1 && nb > 0) {
         if (!(st == 0 && zero_h0)) {
-          const PackedB* ub[4] = {&s.u_gate[0], &s.u_gate[1], &s.u_gate[2], &s.u_gate[3]};
-          float* cs[4] = {gs, gs + H, gs + 2 * H, gs + 3 * H};
-          sgemm_packed_multi(nb, sh.p0, sh.p1, 1.0f, false, hp, ld_hp, ub, 4, 1.0f, cs, T * G);
+          if (plan.by_rows) {
+            sgemm_packed(nb, 0, s.u_gate[0].panels(), 1.0f, false, hp, ld_hp, s.u_gate[0], 1.0f,
+                         gs, T * G);
+          } else {
+            const PackedB* ub[4] = {&s.u_gate[0], &s.u_gate[1], &s.u_gate[2], &s.u_gate[3]};
+            float* cs[4] = {gs, gs + H, gs + 2 * H, gs + 3 * H};
+            sgemm_packed_multi(nb, sh.p0, sh.p1, 1.0f, false, hp, ld_hp, ub, 4, 1.0f, cs, T * G);
+          }
         }
         if (j0 == 0 && j1 == H && 2 * H <= t.width) {  // small layer: rows share vectors
           t.lstm_gates_fwd_rows(gs, T * G, bias, cp, ld_hp, c + o0, tc + o0, h + o0, T * H, H,
