@@ -9,6 +9,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -196,6 +199,25 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_simd_level", &set_simd_level, py::arg("name"),
         "Force a SIMD level ('generic', 'avx2', 'avx512', 'neon'); for tests and benchmarks.");
   m.def("supported_simd_levels", &supported_levels);
+
+  // ---- input validation ----
+  m.def("first_nonfinite", [](py::array a) -> long {
+    const float* p = in_f32(a, "a");
+    const long n = (long)a.size();
+    // Branch-free blocks of 256 on the exponent bits (an integer OR-reduction the compiler
+    // vectorises; all ones = inf or NaN); the exact index only for a block that has one.
+    const uint32_t* u = static_cast<const uint32_t*>(a.data());
+    for (long i0 = 0; i0 < n; i0 += 256) {
+      const long i1 = std::min(n, i0 + 256);
+      uint32_t bad = 0;
+      for (long i = i0; i < i1; ++i) bad |= (uint32_t)((u[i] & 0x7f800000u) == 0x7f800000u);
+      if (bad)
+        for (long i = i0; i < i1; ++i)
+          if (!std::isfinite(p[i])) return i;
+    }
+    return -1;
+  }, py::arg("a"),
+        "Flat index of the first NaN or inf in a C-contiguous float32 array, or -1.");
 
   // ---- GEMM ----
   m.def("gemm", [](py::array a, py::array b, py::array c, bool trans_a, bool trans_b, float alpha, float beta) {

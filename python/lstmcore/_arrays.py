@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _core
+
 
 def as_float32(x, name: str) -> np.ndarray:
     if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous:
@@ -27,13 +29,22 @@ def as_float32(x, name: str) -> np.ndarray:
 
 
 def check_finite(a: np.ndarray, name: str) -> None:
-    if a.size and not np.isfinite(a).all():
+    if not a.size:
+        return
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        flat = _core.first_nonfinite(a)  # one native pass, no temporary array
+        if flat < 0:
+            return
+        bad = np.unravel_index(flat, a.shape)
+    elif np.isfinite(a).all():
+        return
+    else:
         bad = np.argwhere(~np.isfinite(a))[0]
-        value = a[tuple(bad)]
-        idx = tuple(int(i) for i in bad)
-        raise ValueError(f"`{name}` contains {value} at index {idx if len(idx) > 1 else idx[0]}; "
-                         f"remove or impute non-finite values (values beyond float32's range "
-                         f"also become inf)")
+    value = a[tuple(bad)]
+    idx = tuple(int(i) for i in bad)
+    raise ValueError(f"`{name}` contains {value} at index {idx if len(idx) > 1 else idx[0]}; "
+                     f"remove or impute non-finite values (values beyond float32's range "
+                     f"also become inf)")
 
 
 def reshape_hint(shape, want_rank: int, features=None) -> str:

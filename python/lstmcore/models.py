@@ -77,6 +77,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self._warned_shuffle = False
+        self._batch_index = None   # np.arange(batch) reused by train_on_batch
         for layer in layers or []:
             self.add(layer)
 
@@ -125,6 +126,9 @@ class Sequential:
     @property
     def built(self) -> bool:
         return self._input_shape is not None and all(l.built for l in self.layers)
+
+    def _has_dropout(self) -> bool:
+        return any(layer._uses_dropout() for layer in self.layers)
 
     def _stateful(self) -> bool:
         return any(getattr(l, "stateful", False) for l in self.layers)
@@ -309,7 +313,7 @@ class Sequential:
             a = np.asarray(y)
             if a.dtype == object or a.dtype.kind not in "biuf":
                 raise ValueError(f"`{name}` must hold integer class indices; received dtype {a.dtype}")
-            per = int(np.prod(out[:-1])) if len(out) > 1 else 1
+            per = math.prod(out[:-1])
             if a.ndim == 0 or a.shape[0] != n:
                 raise ValueError(f"`x` has {n} samples but `{name}` has "
                                  f"{a.shape[0] if a.ndim else 0}; pass one target per sample")
@@ -328,7 +332,7 @@ class Sequential:
         if a.ndim == 0 or a.shape[0] != n:
             raise ValueError(f"`x` has {n} samples but `{name}` has {a.shape[0] if a.ndim else 0}; "
                              f"pass one target per sample")
-        per = int(np.prod(out))
+        per = math.prod(out)
         if a.size != n * per:
             hint = ""
             if self.loss == "categorical_crossentropy" and a.size == n:
@@ -572,9 +576,12 @@ class Sequential:
         n = x.shape[0]
         self._check_exact_batch(n, "trains on")
         sparse = self.loss == "sparse_categorical_crossentropy"
-        seed = int(_config.rng().integers(0, 2**63 - 1))
+        # the seed only keys dropout masks: no draw (~1 us) for a model without dropout
+        seed = int(_config.rng().integers(0, 2**63 - 1)) if self._has_dropout() else 0
+        if self._batch_index is None or len(self._batch_index) != n:
+            self._batch_index = np.arange(n, dtype=np.int64)
         done, blosses, lsum, ms, cnt, bad = self._native().train_batches(
-            x, y.reshape(n, -1), np.arange(n, dtype=np.int64), n, 0, 1, seed, sparse)
+            x, y.reshape(n, -1), self._batch_index, n, 0, 1, seed, sparse)
         self._sync_iterations()
         if bad:
             warnings.warn(f"the loss became {float(blosses[0])}: the update was skipped",
@@ -595,7 +602,8 @@ class Sequential:
         """Outputs for one batch (a stateful model continues its state)."""
         if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
                 and self._input_shape is not None and x.ndim == len(self._input_shape) + 1
-                and x.shape[1:] == self._input_shape and np.isfinite(x).all() and x.shape[0] > 0):
+                and x.shape[1:] == self._input_shape and x.shape[0] > 0
+                and _core.first_nonfinite(x) < 0):
             x = self._prepare_x(x)
             self._ensure_built(x)
         self._check_exact_batch(x.shape[0], "predicts")

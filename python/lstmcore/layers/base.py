@@ -101,6 +101,10 @@ class Layer:
     def _sequence_input(self) -> bool:
         return False
 
+    def _uses_dropout(self) -> bool:
+        """Whether training draws dropout masks (and so needs a seed)."""
+        return False
+
     def build(self, input_shape) -> None:
         """Create the weights for a per-sample input shape (without the batch axis)."""
         self.built = True

@@ -62,6 +62,9 @@ class Bidirectional(Layer):
             out = out[:-1] + (2 * out[-1],)
         return out
 
+    def _uses_dropout(self) -> bool:
+        return self.forward_layer._uses_dropout()
+
     def _add_native(self, net, input_shape) -> None:
         f, b = self.forward_layer, self.backward_layer
         merge = MERGE_MODES.index(self.merge_mode)

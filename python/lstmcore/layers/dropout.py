@@ -27,6 +27,9 @@ class Dropout(Layer):
         self.output_shape = self.input_shape
         self.built = True
 
+    def _uses_dropout(self) -> bool:
+        return self.rate > 0
+
     def _add_native(self, net, input_shape) -> None:
         net.add_dropout(self.rate)
 

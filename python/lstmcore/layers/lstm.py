@@ -105,6 +105,9 @@ class LSTM(Layer):
             return (input_shape[0], self.units)
         return (self.units,)
 
+    def _uses_dropout(self) -> bool:
+        return self.dropout > 0 or self.recurrent_dropout > 0
+
     def _add_native(self, net, input_shape) -> None:
         net.add_lstm(self.units, int(input_shape[-1]), self.kernel, self.recurrent_kernel,
                      self.bias, self.activation, self.recurrent_activation,
