@@ -485,6 +485,15 @@ def test_lstm_shapes_and_activations(simd, B, T, I, H, act, ract):
     lstm_check(B, T, I, H, act, ract, seed=B * 1000 + T * 100 + I * 10 + H)
 
 
+@pytest.mark.parametrize("B,T,H", [(1, 1, 1), (1, 1, 3), (1, 1, 33), (1, 1, 70), (1, 2, 17),
+                                   (2, 1, 300), (13, 1, 9)])
+def test_lstm_one_step_reads_u_in_place(simd, B, T, H):
+    """When each packed panel would be used at most twice (T * ceil(B / MR) <= 2: one
+    sample, one step), the recurrent product reads U in place instead: partial column
+    panels (4H not a multiple of the tile width) and K = H > 256 (blocked K)."""
+    lstm_check(B, T, 4, H, seed=B * 1000 + T * 100 + H)
+
+
 @pytest.mark.parametrize("dy_mode", ["seq", "last", "state"])
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("state", [False, True])

@@ -92,6 +92,12 @@ void sgemm_packed_multi(long M, long p0, long p1, float alpha, bool trans_a, con
                         long lda, const PackedB* const* Bs, int nb, float beta, float* const* Cs,
                         long ldc);
 
+// sgemm_inplace: C = alpha * A * B + beta * C on the calling thread with neither operand
+// packed (A and B row-major, read in place): for products used once or twice, where
+// packing B would cost as much as the multiply (a one-sample step of a stateful model).
+void sgemm_inplace(long M, long N, long K, float alpha, const float* A, long lda,
+                   const float* B, long ldb, float beta, float* C, long ldc);
+
 // ---- activations (activations.cpp) --------------------------------------------------------
 enum Act { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_HARD_SIGMOID = 2, ACT_HARD_SIGMOID_K2 = 3,
            ACT_TANH = 4, ACT_RELU = 5, ACT_SOFTMAX = 6 };

@@ -133,8 +133,13 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   // Split by units, a thread multiplies its units' columns of each gate: U is packed per
   // gate. Split by rows, a thread needs all 4H columns: U packed whole has ceil(4H/NR)
   // panels instead of 4 ceil(H/NR) (H = 5: one 32-wide panel instead of four).
-  if (plan.by_rows) s.u_gate[0].pack(false, H, G, U, G);
-  else for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
+  // A packed panel is read T * ceil(B / MR) times; used at most twice (a one-sample step),
+  // packing costs as much as the multiply, so U is then read in place.
+  const bool u_inplace = plan.by_rows && T * ((B + t.mr - 1) / t.mr) <= 2;
+  if (!u_inplace) {
+    if (plan.by_rows) s.u_gate[0].pack(false, H, G, U, G);
+    else for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
+  }
   const bool zero_h0 = h0 == nullptr;
   parallel_team(plan.nt, [&] {
     const Share sh = share_of(plan, B, H, thread_id());
@@ -148,7 +153,9 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
       const long o0 = sh.b0 * T * H + st * H;  // row b0, step st of c, tc, h
       if (j0 < j1 && nb > 0) {
         if (!(st == 0 && zero_h0)) {
-          if (plan.by_rows) {
+          if (u_inplace) {
+            sgemm_inplace(nb, G, H, 1.0f, hp, ld_hp, U, G, 1.0f, gs, T * G);
+          } else if (plan.by_rows) {
             sgemm_packed(nb, 0, s.u_gate[0].panels(), 1.0f, false, hp, ld_hp, s.u_gate[0], 1.0f,
                          gs, T * G);
           } else {

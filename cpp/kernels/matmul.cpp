@@ -186,12 +186,35 @@ void sgemm_packed_multi(long M, long p0, long p1, float alpha, bool ta, const fl
             float* cp = Cs[q] + (ic + ir * MR) * ldc + jr * NR;
             if (direct)
               t.gemm_micro_direct(kc, A + (ic + ir * MR) * lda + pc, lda, bblock + jr * kc * NR,
-                                  cp, ldc, m, n, alpha, b_beta);
+                                  0, cp, ldc, m, n, alpha, b_beta);
             else
               t.gemm_micro(kc, ap + ir * kc * MR, bblock + jr * kc * NR, cp, ldc, m, n, alpha,
                            b_beta);
           }
         }
+      }
+    }
+  }
+}
+
+void sgemm_inplace(long M, long N, long K, float alpha, const float* A, long lda,
+                   const float* B, long ldb, float beta, float* C, long ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(C, ldc, M, N, beta);
+    return;
+  }
+  const KernelTable& t = kt();
+  const int MR = t.mr, NR = t.nr;
+  for (long pc = 0; pc < K; pc += KC) {
+    const long kc = std::min(KC, K - pc);
+    const float b_beta = pc == 0 ? beta : 1.0f;
+    for (long j = 0; j < N; j += NR) {
+      const int n = (int)std::min<long>(NR, N - j);
+      for (long i = 0; i < M; i += MR) {
+        const int m = (int)std::min<long>(MR, M - i);
+        t.gemm_micro_direct(kc, A + i * lda + pc, lda, B + pc * ldb + j, ldb, C + i * ldc + j,
+                            ldc, m, n, alpha, b_beta);
       }
     }
   }

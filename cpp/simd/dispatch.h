@@ -23,8 +23,8 @@ enum CpuBits : uint32_t {
 
 using gemm_micro_fn = void (*)(long kc, const float* ap, const float* bp, float* c, long ldc,
                                int m, int n, float alpha, float beta);
-using gemm_direct_fn = void (*)(long kc, const float* a, long lda, const float* bp, float* c,
-                                long ldc, int m, int n, float alpha, float beta);
+using gemm_direct_fn = void (*)(long kc, const float* a, long lda, const float* bp, long ldb,
+                                float* c, long ldc, int m, int n, float alpha, float beta);
 using act_fn = void (*)(int act, float* y, const float* x, long n);
 using dact_fn = void (*)(int act, float* dx, const float* y, const float* dy, long n);
 using softmax_fn = void (*)(float* y, const float* x, long rows, long n);
@@ -48,7 +48,7 @@ struct KernelTable {
   int nr;  // GEMM micro-tile columns
   int width;  // floats per vector
   gemm_micro_fn gemm_micro;
-  gemm_direct_fn gemm_micro_direct;  // A read in place (row-major), no packing
+  gemm_direct_fn gemm_micro_direct;  // A read in place (row-major); B packed or in place
   act_fn act_forward;
   dact_fn act_backward;
   softmax_fn softmax_rows;

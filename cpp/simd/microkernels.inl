@@ -197,8 +197,11 @@ static void softmax_rows(float* y, const float* x, long rows, long n) {
 // are never read in place: they are clamped to row 0 and their results discarded.
 // The packed case keeps compile-time offsets (the hot path of every large GEMM); only the
 // in-place case pays for per-row offsets.
-template <int MRC, int NV, bool DIRECT>
-static inline void gemm_micro_t(long kc, const float* ap, long /*unused*/, long ia, int m,
+// B_INPLACE (only with DIRECT): B is not packed either but read row-major in place, row k at
+// bp + k * ldb, columns past n never read (masked loads): for a product used once or twice,
+// where packing B would cost as much as the multiply (the one-sample stateful step).
+template <int MRC, int NV, bool DIRECT, bool B_INPLACE = false>
+static inline void gemm_micro_t(long kc, const float* ap, long ldb, long ia, int m,
                                 const float* bp, float* c, long ldc, int n, float alpha,
                                 float beta) {
   V acc[MRC][NV];
@@ -206,9 +209,19 @@ static inline void gemm_micro_t(long kc, const float* ap, long /*unused*/, long 
   for (int i = 0; i < MRC; ++i) row[i] = DIRECT ? (i < m ? i : 0) * ia : i;
   for (int i = 0; i < MRC; ++i)
     for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
+  const bool b_partial = B_INPLACE && n < NV * W;
   for (long k = 0; k < kc; ++k) {
     V b[NV];
-    for (int j = 0; j < NV; ++j) b[j] = vload(bp + k * (NV * W) + j * W);
+    if (b_partial) {
+      for (int j = 0; j < NV; ++j) {
+        const long nj = n - j * W;
+        b[j] = nj >= W ? vload(bp + k * ldb + j * W)
+                       : nj > 0 ? vload_n(bp + k * ldb + j * W, nj) : vzero();
+      }
+    } else {
+      for (int j = 0; j < NV; ++j)
+        b[j] = vload(bp + k * (B_INPLACE ? ldb : NV * W) + j * W);
+    }
     const float* ak = DIRECT ? ap + k : ap + k * MR;
     for (int i = 0; i < MRC; ++i) {
       V a = vset1(DIRECT ? ak[row[i]] : ak[i]);
@@ -243,26 +256,34 @@ static inline void gemm_micro_t(long kc, const float* ap, long /*unused*/, long 
 
 // gemm_micro: picks the narrowest row count that covers m, so a GEMV-like call (the
 // stateful one-sample step) does not pay for MR rows.
-template <bool DIRECT>
-static inline void gemm_micro_any(long kc, const float* ap, long ia, const float* bp, float* c,
-                                  long ldc, int m, int n, float alpha, float beta) {
-  if (m == MR) gemm_micro_t<MR, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
-  else if (m == 1) gemm_micro_t<1, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
-  else if (m == 2) gemm_micro_t<2, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
-  else if (m <= 4) gemm_micro_t<4, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
-  else gemm_micro_t<MR, NV_GEMM, DIRECT>(kc, ap, 0, ia, m, bp, c, ldc, n, alpha, beta);
+template <bool DIRECT, bool B_INPLACE = false>
+static inline void gemm_micro_any(long kc, const float* ap, long ia, const float* bp, long ldb,
+                                  float* c, long ldc, int m, int n, float alpha, float beta) {
+  if (m == MR)
+    gemm_micro_t<MR, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
+  else if (m == 1)
+    gemm_micro_t<1, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
+  else if (m == 2)
+    gemm_micro_t<2, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
+  else if (m <= 4)
+    gemm_micro_t<4, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
+  else
+    gemm_micro_t<MR, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
 }
 
 static void gemm_micro(long kc, const float* ap, const float* bp, float* c, long ldc,
                        int m, int n, float alpha, float beta) {
-  gemm_micro_any<false>(kc, ap, 1, bp, c, ldc, m, n, alpha, beta);
+  gemm_micro_any<false>(kc, ap, 1, bp, 0, c, ldc, m, n, alpha, beta);
 }
 
 // gemm_micro_direct: the same tile with A read in place, row-major with leading dimension
-// lda (a points at row 0, column 0 of the K block). Same FMA order: bit-identical results.
-static void gemm_micro_direct(long kc, const float* a, long lda, const float* bp, float* c,
-                              long ldc, int m, int n, float alpha, float beta) {
-  gemm_micro_any<true>(kc, a, lda, bp, c, ldc, m, n, alpha, beta);
+// lda (a points at row 0, column 0 of the K block), and B a packed panel (ldb == 0) or, with
+// ldb > 0, row-major in place (bp at row 0 of the K block and the tile's first column).
+// Same FMA order in every case: bit-identical results.
+static void gemm_micro_direct(long kc, const float* a, long lda, const float* bp, long ldb,
+                              float* c, long ldc, int m, int n, float alpha, float beta) {
+  if (ldb > 0) gemm_micro_any<true, true>(kc, a, lda, bp, ldb, c, ldc, m, n, alpha, beta);
+  else gemm_micro_any<true>(kc, a, lda, bp, 0, c, ldc, m, n, alpha, beta);
 }
 
 // ----------------------------------------------------------------------------------------
