@@ -916,8 +916,17 @@ def main(argv=None) -> int:
     # goals
     goals = []
 
-    def goal(label, value, target, met, unknown="n/a"):
-        goals.append([label, value, target, unknown if met is None else ("MET" if met else "NOT MET")])
+    def goal(label, value, target, met, unknown="n/a", gap=""):
+        goals.append([label, value, target, unknown if met is None else ("MET" if met else "NOT MET"),
+                      gap if met is False else ""])
+
+    def step_gap(res, tgt):
+        """For an unmet ratio goal: how much faster lstmcore must get, and the time it needs."""
+        bp, _ = best_peer(res)
+        if bp is None or "lstmcore" not in res:
+            return ""
+        need = bp / tgt
+        return f"{res['lstmcore'] / need:.2f}× faster (≤ {fmt_ms(need)} ms)"
 
     def fit_goal(peer, target):
         r = fit_ratio.get(peer)
@@ -925,25 +934,26 @@ def main(argv=None) -> int:
             goal(f"whole fit vs {fw.LABELS[peer]}", "n/a (not measured)", f"≥{target:g}×", None)
         else:
             goal(f"whole fit vs {fw.LABELS[peer]}", fmt_x(r[0]) + (" (est.)" if r[1] else ""),
-                 f"≥{target:g}×", r[0] >= target)
+                 f"≥{target:g}×", r[0] >= target, gap=f"{target / r[0]:.2f}× faster")
 
     fit_goal("keras_torch", 100)
     fit_goal("torch", 20)
     for wname, tgt in TRAIN_GOALS.items():
         r = ratio(results.get((wname, "train"), {})) if wname in wl_names else None
         goal(f"training step {wname} vs best peer", fmt_x(r) if r else "n/a", f"≥{tgt:g}×",
-             None if r is None else r >= tgt)
+             None if r is None else r >= tgt, gap=step_gap(results.get((wname, "train"), {}), tgt))
     for wname, tgt in INFER_GOALS.items():
         r = ratio(results.get((wname, "infer"), {})) if wname in wl_names else None
         goal(f"inference {wname} vs best peer", fmt_x(r) if r else "n/a", f"≥{tgt:g}×",
-             None if r is None else r >= tgt)
+             None if r is None else r >= tgt, gap=step_gap(results.get((wname, "infer"), {}), tgt))
     shape_ratios = [r["core"] / r["np"] for r in gemm_rows[1:]]
     if shape_ratios and all(math.isfinite(v) for v in shape_ratios):
         worst = min(range(len(shape_ratios)), key=lambda i: shape_ratios[i])
         geo = math.exp(sum(math.log(v) for v in shape_ratios) / len(shape_ratios))
         goal("SGEMM vs NumPy on the LSTM shapes (each)",
              f"min {fmt_x(shape_ratios[worst])} ({gemm_rows[1 + worst]['label']}), "
-             f"geomean {fmt_x(geo)}", "≥0.95×", shape_ratios[worst] >= 0.95)
+             f"geomean {fmt_x(geo)}", "≥0.95×", shape_ratios[worst] >= 0.95,
+             gap=f"{0.95 / shape_ratios[worst]:.2f}× faster on {gemm_rows[1 + worst]['label']}")
     else:
         goal("SGEMM vs NumPy on the LSTM shapes (each)", "n/a (NumPy not timed)", "≥0.95×", None)
     if peak_lower:
@@ -980,7 +990,12 @@ def main(argv=None) -> int:
     md.append("\n## Goals\n")
     md.append("\"best peer\" = the fastest of PyTorch, Keras 3 (either backend) and the NumPy "
               "reference on that row.\n")
-    md.append(table(["goal", "measured", "target", "status"], goals, ["l", "l", "l", "l"]))
+    md.append(table(["goal", "measured", "target", "status", "gap (lstmcore must get)"], goals,
+                    ["l", "l", "l", "l", "l"]))
+    analysis = os.path.join(HERE, "ANALYSIS.md")
+    if os.path.exists(analysis):  # the profiles behind the gaps and what would close them
+        with open(analysis) as f:
+            md.append("\n" + f.read().strip() + "\n")
 
     # correctness
     md.append("\n## Correctness (before timing)\n")

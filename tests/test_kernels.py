@@ -266,6 +266,28 @@ def test_gemm_property(simd, M, N, K, ta, tb, alpha, beta, pads, seed):
     gemm_check(np.random.default_rng(seed), M, N, K, ta, tb, alpha, beta, pads)
 
 
+def test_first_nonfinite(simd):
+    """The NaN/inf scan used for inputs and gradients: -1 for finite data (including +-0,
+    denormals, +-FLT_MAX), else the first bad index, in the vector body, a block tail or the
+    last block, for NaN, +inf and -inf."""
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 16, 255, 256, 257, 600):
+        a = f32(rng.standard_normal(n))
+        a[:: max(1, n // 5)] = np.float32(3.4028235e38)
+        a[0] = -0.0
+        a[-1] = np.float32(1e-45)
+        assert _core.first_nonfinite(a) == -1
+        for bad in (np.nan, np.inf, -np.inf):
+            for pos in sorted({0, n // 2, n - 1, min(n - 1, 255), min(n - 1, 256)}):
+                b = a.copy()
+                b[pos] = bad
+                if pos + 1 < n:
+                    b[-1] = bad  # a later one must not win
+                assert _core.first_nonfinite(b) == pos, (n, bad, pos)
+    assert _core.first_nonfinite(np.zeros((0,), np.float32)) == -1
+    assert _core.first_nonfinite(np.full((2, 3, 4), np.nan, np.float32)) == 0
+
+
 # --------------------------------------------------------------------------------------------
 # activations
 # --------------------------------------------------------------------------------------------

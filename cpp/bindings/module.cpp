@@ -10,7 +10,6 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -203,19 +202,7 @@ PYBIND11_MODULE(_core, m) {
   // ---- input validation ----
   m.def("first_nonfinite", [](py::array a) -> long {
     const float* p = in_f32(a, "a");
-    const long n = (long)a.size();
-    // Branch-free blocks of 256 on the exponent bits (an integer OR-reduction the compiler
-    // vectorises; all ones = inf or NaN); the exact index only for a block that has one.
-    const uint32_t* u = static_cast<const uint32_t*>(a.data());
-    for (long i0 = 0; i0 < n; i0 += 256) {
-      const long i1 = std::min(n, i0 + 256);
-      uint32_t bad = 0;
-      for (long i = i0; i < i1; ++i) bad |= (uint32_t)((u[i] & 0x7f800000u) == 0x7f800000u);
-      if (bad)
-        for (long i = i0; i < i1; ++i)
-          if (!std::isfinite(p[i])) return i;
-    }
-    return -1;
+    return kt().first_nonfinite(p, (long)a.size());
   }, py::arg("a"),
         "Flat index of the first NaN or inf in a C-contiguous float32 array, or -1.");
 

@@ -40,6 +40,7 @@ using gates_bwd_rows_fn = void (*)(float* g, long ldg, float* dc, const float* d
                                   long H, long rows, int act, int ract);
 using adam_fn = void (*)(float* w, const float* g, float* m, float* v, long n, float lr_t,
                          float omb1, float omb2, float eps);
+using nonfinite_fn = long (*)(const float* p, long n);
 
 struct KernelTable {
   const char* name;
@@ -57,6 +58,7 @@ struct KernelTable {
   gates_fwd_rows_fn lstm_gates_fwd_rows;  // several batch rows per vector (2H <= width)
   gates_bwd_rows_fn lstm_gates_bwd_rows;
   adam_fn adam_step;
+  nonfinite_fn first_nonfinite;  // index of the first NaN/inf, or -1
 };
 
 uint32_t cpu_features();                  // CPUID + XGETBV (x86) / baseline (aarch64)

@@ -474,3 +474,27 @@ static void adam_step(float* w, const float* g, float* m, float* v, long n, floa
     vstore_n(w + i, vsub(vload_n(w + i, k), vdiv(vmul(vlr, mi), vadd(vsqrt(vi), ve))), k);
   }
 }
+
+// ----------------------------------------------------------------------------------------
+// first_nonfinite: index of the first NaN or inf among n floats, or -1. A float is NaN or
+// inf exactly when its exponent bits are all ones: an integer OR-reduction over blocks of
+// 256 (no float compare, no dependency chain; the compiler vectorises it at this ISA's
+// width), and the exact index only inside a block that has one.
+static long first_nonfinite(const float* p, long n) {
+  for (long i0 = 0; i0 < n; i0 += 256) {
+    const long i1 = n - i0 < 256 ? n : i0 + 256;
+    unsigned bad = 0;
+    for (long i = i0; i < i1; ++i) {
+      unsigned bits;
+      __builtin_memcpy(&bits, p + i, sizeof(bits));
+      bad |= (unsigned)((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad)
+      for (long i = i0; i < i1; ++i) {
+        unsigned bits;
+        __builtin_memcpy(&bits, p + i, sizeof(bits));
+        if ((bits & 0x7f800000u) == 0x7f800000u) return i;
+      }
+  }
+  return -1;
+}
