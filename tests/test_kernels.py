@@ -595,14 +595,17 @@ def test_lstm_gradient_finite_differences(simd):
 THREAD_COUNTS = (1, 2, 3)  # 3: an uneven split of the work, also oversubscribed on 2 cores
 
 
-def test_gemm_thread_determinism(simd, native_threads):
-    """300^3 is far above the 1e6-flop parallel threshold; results must be bit-identical for
-    any thread count (the drivers split only disjoint outputs)."""
+@pytest.mark.parametrize("M,N,K", [(300, 300, 300), (1000, 40, 300), (30, 700, 600)])
+def test_gemm_thread_determinism(simd, native_threads, M, N, K):
+    """Far above the 1e6-flop parallel threshold; results must be bit-identical for any thread
+    count (the drivers split only disjoint outputs). The shapes take each split: shared packed
+    blocks (300^3), each thread on its own rows (N <= M/4), on its own columns (M <= N/4);
+    K = 300 and 600 cross the K blocking."""
     rng = np.random.default_rng(15)
-    a = f32(rng.standard_normal((300, 300)))
-    b = f32(rng.standard_normal((300, 300)))
-    c0 = f32(rng.standard_normal((300, 300)))
+    c0 = f32(rng.standard_normal((M, N)))
     for ta, tb in TRANS:
+        a = f32(rng.standard_normal((K, M) if ta else (M, K)))
+        b = f32(rng.standard_normal((N, K) if tb else (K, N)))
         out = []
         for n in THREAD_COUNTS:
             _core.set_num_threads(n)
@@ -610,6 +613,8 @@ def test_gemm_thread_determinism(simd, native_threads):
             c = c0.copy()
             _core.gemm(a, b, c, trans_a=ta, trans_b=tb, alpha=0.5, beta=1.0)
             out.append(c)
+        want = ref.gemm(f64(a), f64(b), f64(c0), ta, tb, 0.5, 1.0)
+        assert_close_rms(out[0], want, 4 * EPS32 * math.sqrt(K + 2), what=f"gemm {M}x{N}x{K}")
         for n, c in zip(THREAD_COUNTS[1:], out[1:]):
             assert np.array_equal(out[0], c), f"gemm ta={ta} tb={tb} differs between 1 and {n} threads"
 

@@ -26,6 +26,15 @@ int default_num_threads();     // OMP_NUM_THREADS, else the CPUs this process ma
 // Threads for a job of `flops`: 1 below the threshold where fork/join costs more than it saves.
 int threads_for(double flops);
 
+// thread_num: the calling thread's index in its team (0 outside a parallel region).
+inline int thread_num() {
+#ifdef LSTMCORE_HAVE_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 // parallel_team: body() on an OpenMP team of nt threads, its worksharing constructs and
 // barriers binding to that team. With nt <= 1 body() runs on the calling thread without
 // entering libgomp: an `omp parallel if(false)` region still allocates a team and issues

@@ -78,13 +78,6 @@ static Share share_of(const TeamPlan& plan, long B, long H, int tid) {
   return sh;
 }
 
-static inline int thread_id() {
-#ifdef LSTMCORE_HAVE_OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 static void reverse_time(float* dst, const float* src, long B, long T, long F) {
   for (long b = 0; b < B; ++b)
@@ -142,7 +135,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   }
   const bool zero_h0 = h0 == nullptr;
   parallel_team(plan.nt, [&] {
-    const Share sh = share_of(plan, B, H, thread_id());
+    const Share sh = share_of(plan, B, H, thread_num());
     const long nb = sh.b1 - sh.b0, j0 = sh.j0, j1 = sh.j1;
     for (long st = 0; st < T; ++st) {
       // this thread's rows: h_{t-1}, c_{t-1} (the initial state at st = 0) and step st's gates
@@ -214,7 +207,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H);
   parallel_team(plan.nt, [&] {
-    const Share sh = share_of(plan, B, H, thread_id());
+    const Share sh = share_of(plan, B, H, thread_num());
     const long j0 = sh.j0, j1 = sh.j1;
     const long nb = sh.b1 - sh.b0;
     for (long st = T - 1; st >= 0; --st) {

@@ -51,12 +51,14 @@ static void pack_b_panel(float* dst, bool tb, const float* B, long ldb, long p0,
       for (long j = 0; j < n; ++j) d[j] = s[j];
       for (long j = n; j < NR; ++j) d[j] = 0.0f;
     }
-  } else {  // op(B)(k, j) = B[j, k]
-    for (long k = 0; k < kc; ++k) {
-      float* d = dst + k * NR;
-      for (long j = 0; j < n; ++j) d[j] = B[(j0 + j) * ldb + p0 + k];
-      for (long j = n; j < NR; ++j) d[j] = 0.0f;
+  } else {  // op(B)(k, j) = B[j, k]: read each row of B contiguously, write with stride NR
+    for (long j = 0; j < n; ++j) {
+      const float* s = B + (j0 + j) * ldb + p0;
+      for (long k = 0; k < kc; ++k) dst[k * NR + j] = s[k];
     }
+    if (n < NR)
+      for (long k = 0; k < kc; ++k)
+        for (long j = n; j < NR; ++j) dst[k * NR + j] = 0.0f;
   }
 }
 
@@ -71,6 +73,75 @@ static void scale_c(float* C, long ldc, long M, long N, float beta) {
 // Per calling thread scratch; grows only, so steady-state calls allocate nothing.
 static thread_local Buffer tl_apack, tl_bpack;
 
+// [lo, hi): thread tid's static share of n iterations (as `omp for schedule(static)`).
+static inline void share(long n, int tid, int nt, long& lo, long& hi) {
+  lo = n * tid / nt;
+  hi = n * (tid + 1) / nt;
+}
+
+static inline void team_barrier(int nt) {
+  if (nt > 1) {
+#ifdef LSTMCORE_HAVE_OPENMP
+#pragma omp barrier
+#endif
+  }
+}
+
+// The blocked algorithm for C (M x N) run by thread tid of a team of nt that shares the
+// packed blocks ap and bp (each thread packs and multiplies its static share; barriers
+// between the phases). nt == 1: everything on the calling thread, no barrier.
+static void sgemm_blocked(const KernelTable& t, int tid, int nt, bool ta, bool tb, long M,
+                          long N, long K, float alpha, const float* A, long lda, const float* B,
+                          long ldb, float beta, float* C, long ldc, float* ap, float* bp) {
+  const int MR = t.mr, NR = t.nr;
+  const long MC = mc_for(MR);
+  long lo, hi;
+  for (long jc = 0; jc < N; jc += NC) {
+    const long nc = std::min(NC, N - jc);
+    const long npan = (nc + NR - 1) / NR;
+    for (long pc = 0; pc < K; pc += KC) {
+      const long kc = std::min(KC, K - pc);
+      const float b_beta = pc == 0 ? beta : 1.0f;
+      share(npan, tid, nt, lo, hi);
+      for (long p = lo; p < hi; ++p)
+        pack_b_panel(bp + p * kc * NR, tb, B, ldb, pc, kc, jc + p * NR,
+                     std::min<long>(NR, nc - p * NR), NR);
+      team_barrier(nt);
+      for (long ic = 0; ic < M; ic += MC) {
+        const long mc = std::min(MC, M - ic);
+        const long mpan = (mc + MR - 1) / MR;
+        share(mpan, tid, nt, lo, hi);
+        for (long p = lo; p < hi; ++p)
+          pack_a_panel(ap + p * kc * MR, ta, A, lda, ic + p * MR,
+                       std::min<long>(MR, mc - p * MR), pc, kc, MR);
+        team_barrier(nt);
+        share(npan * mpan, tid, nt, lo, hi);
+        for (long q = lo; q < hi; ++q) {
+          const long jr = q / mpan, ir = q % mpan;
+          const int m = (int)std::min<long>(MR, mc - ir * MR);
+          const int n = (int)std::min<long>(NR, nc - jr * NR);
+          t.gemm_micro(kc, ap + ir * kc * MR, bp + jr * kc * NR,
+                       C + (ic + ir * MR) * ldc + jc + jr * NR, ldc, m, n, alpha, b_beta);
+        }
+        team_barrier(nt);
+      }
+    }
+  }
+}
+
+// One thread's whole GEMM with its own packing buffers.
+static void sgemm_private(const KernelTable& t, bool ta, bool tb, long M, long N, long K,
+                          float alpha, const float* A, long lda, const float* B, long ldb,
+                          float beta, float* C, long ldc) {
+  if (M <= 0 || N <= 0) return;
+  const long nc_max = std::min(NC, (N + t.nr - 1) / t.nr * t.nr);
+  const long kc_max = std::min(KC, K);
+  const long mc_max = std::min(mc_for(t.mr), (M + t.mr - 1) / t.mr * t.mr);
+  float* bp = tl_bpack.resize(size_t(kc_max) * nc_max);
+  float* ap = tl_apack.resize(size_t(kc_max) * mc_max);
+  sgemm_blocked(t, 0, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ap, bp);
+}
+
 void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A, long lda,
            const float* B, long ldb, float beta, float* C, long ldc, int nthreads) {
   if (M <= 0 || N <= 0) return;
@@ -80,48 +151,46 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
   }
   const KernelTable& t = kt();
   const int MR = t.mr, NR = t.nr;
+  const int nt = nthreads > 0 ? nthreads : threads_for(2.0 * M * N * K);
+  if (nt <= 1) {
+    sgemm_private(t, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Thin shapes: sharing packed blocks costs 2-3 barriers per (KC x MC) block for little work
+  // per block, and one operand is small. Each thread then runs the whole algorithm on its own
+  // rows (N small: B packed once per thread) or its own columns (M small: A packed once per
+  // thread), without a barrier. Every C element is computed by the same operations whatever
+  // the split: bit-identical results.
+  const long mtiles = (M + MR - 1) / MR, npans = (N + NR - 1) / NR;
+  if (N * 4 <= M && mtiles >= 2 * nt) {
+    parallel_team(nt, [&] {
+      long lo, hi;
+      share(mtiles, thread_num(), nt, lo, hi);
+      const long i0 = lo * MR, i1 = std::min(M, hi * MR);
+      sgemm_private(t, ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb,
+                    beta, C + i0 * ldc, ldc);
+    });
+    return;
+  }
+  if (M * 4 <= N && npans >= 2 * nt) {
+    parallel_team(nt, [&] {
+      long lo, hi;
+      share(npans, thread_num(), nt, lo, hi);
+      const long j0 = lo * NR, j1 = std::min(N, hi * NR);
+      sgemm_private(t, ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb,
+                    beta, C + j0, ldc);
+    });
+    return;
+  }
   const long MC = mc_for(MR);
   const long nc_max = std::min(NC, (N + NR - 1) / NR * NR);
   const long kc_max = std::min(KC, K);
   const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* bp = tl_bpack.resize(size_t(kc_max) * nc_max);
   float* ap = tl_apack.resize(size_t(kc_max) * mc_max);
-  const int nt = nthreads > 0 ? nthreads : threads_for(2.0 * M * N * K);
   parallel_team(nt, [&] {
-    for (long jc = 0; jc < N; jc += NC) {
-      const long nc = std::min(NC, N - jc);
-      const long npan = (nc + NR - 1) / NR;
-      for (long pc = 0; pc < K; pc += KC) {
-        const long kc = std::min(KC, K - pc);
-        const float b_beta = pc == 0 ? beta : 1.0f;
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-        for (long p = 0; p < npan; ++p)
-          pack_b_panel(bp + p * kc * NR, tb, B, ldb, pc, kc, jc + p * NR,
-                       std::min<long>(NR, nc - p * NR), NR);
-        for (long ic = 0; ic < M; ic += MC) {
-          const long mc = std::min(MC, M - ic);
-          const long mpan = (mc + MR - 1) / MR;
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp for schedule(static)
-#endif
-          for (long p = 0; p < mpan; ++p)
-            pack_a_panel(ap + p * kc * MR, ta, A, lda, ic + p * MR,
-                         std::min<long>(MR, mc - p * MR), pc, kc, MR);
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp for schedule(static) collapse(2)
-#endif
-          for (long jr = 0; jr < npan; ++jr)
-            for (long ir = 0; ir < mpan; ++ir) {
-              const int m = (int)std::min<long>(MR, mc - ir * MR);
-              const int n = (int)std::min<long>(NR, nc - jr * NR);
-              t.gemm_micro(kc, ap + ir * kc * MR, bp + jr * kc * NR,
-                           C + (ic + ir * MR) * ldc + jc + jr * NR, ldc, m, n, alpha, b_beta);
-            }
-        }
-      }
-    }
+    sgemm_blocked(t, thread_num(), nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ap,
+                  bp);
   });
 }
 
