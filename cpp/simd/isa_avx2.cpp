@@ -23,6 +23,8 @@ static inline V vdiv(V a, V b) { return {_mm256_div_ps(a.v, b.v)}; }
 static inline V vfma(V a, V b, V c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 static inline V vsqrt(V a) { return {_mm256_sqrt_ps(a.v)}; }
 static inline V vabs(V a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+#define LSTMCORE_HAVE_VNEGABS 1
+static inline V vnegabs(V x) { return {_mm256_or_ps(x.v, _mm256_set1_ps(-0.0f))}; }
 // MAXPS/MINPS return the second operand when either is NaN: x second keeps NaN.
 static inline V vmax_keep(V lo, V x) { return {_mm256_max_ps(lo.v, x.v)}; }
 static inline V vmin_keep(V hi, V x) { return {_mm256_min_ps(hi.v, x.v)}; }

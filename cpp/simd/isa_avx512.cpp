@@ -30,6 +30,10 @@ static inline V vpow2i(V n) {
   __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127)), 23);
   return {_mm512_castsi512_ps(e)};
 }
+#define LSTMCORE_HAVE_VSCALE2N 1
+static inline V vscale2n(V p, V n) { return {_mm512_scalef_ps(p.v, n.v)}; }
+#define LSTMCORE_HAVE_VNEGABS 1
+static inline V vnegabs(V x) { return {_mm512_or_ps(x.v, _mm512_set1_ps(-0.0f))}; }
 static inline V vsel_lt(V a, V b, V x, V y) {
   return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ), y.v, x.v)};
 }

@@ -26,10 +26,18 @@ enum { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_HARD_SIGMOID = 2, ACT_HARD_SIGMOID_K
 // ----------------------------------------------------------------------------------------
 // exp: Cephes expf. Range reduction x = n*ln2 + r with ln2 split in two, degree-6
 // polynomial on |r| <= ln2/2, scale by 2^n built in the exponent bits. ~1 ulp.
-static inline V vexp(V x) {
-  x = vmin_keep(vset1(88.0f), vmax_keep(vset1(-87.33654f), x));
+// vexp_core takes x already clamped below; n * 0.693359375 is exact (n has <= 8 bits, the
+// constant 9), so the first reduction step as one FMA rounds exactly like mul-then-sub.
+#ifndef LSTMCORE_HAVE_VSCALE2N
+static inline V vscale2n(V p, V n) { return vmul(p, vpow2i(n)); }  // p * 2^n, n integral
+#endif
+#ifndef LSTMCORE_HAVE_VNEGABS
+static inline V vnegabs(V x) { return vsub(vzero(), vabs(x)); }     // -|x|, NaN stays NaN
+#endif
+static inline V vexp_core(V x) {
+  x = vmax_keep(vset1(-87.33654f), x);
   V n = vround(vmul(x, vset1(1.44269504088896341f)));
-  V r = vsub(x, vmul(n, vset1(0.693359375f)));
+  V r = vfma(n, vset1(-0.693359375f), x);
   r = vsub(r, vmul(n, vset1(-2.12194440e-4f)));
   V p = vset1(1.9875691500e-4f);
   p = vfma(p, r, vset1(1.3981999507e-3f));
@@ -38,13 +46,16 @@ static inline V vexp(V x) {
   p = vfma(p, r, vset1(1.6666665459e-1f));
   p = vfma(p, r, vset1(5.0000001201e-1f));
   p = vfma(p, vmul(r, r), vadd(r, vset1(1.0f)));
-  return vmul(p, vpow2i(n));
+  return vscale2n(p, n);
 }
+static inline V vexp(V x) { return vexp_core(vmin_keep(vset1(88.0f), x)); }
+// exp of x <= 0 (or NaN): no upper clamp needed.
+static inline V vexp_nonpos(V x) { return vexp_core(x); }
 
 // sigmoid(x) = 1/(1+e) for x >= 0, e/(1+e) for x < 0, with e = exp(-|x|) <= 1:
 // never overflows, exact 0/1 limits at -inf/+inf (up to FLT_MIN), abs error < 1e-7.
 static inline V vsigmoid(V x) {
-  V e = vexp(vsub(vzero(), vabs(x)));
+  V e = vexp_nonpos(vnegabs(x));
   V s = vdiv(vset1(1.0f), vadd(vset1(1.0f), e));
   return vsel_lt(x, vzero(), vmul(e, s), s);
 }
@@ -61,7 +72,7 @@ static inline V vtanh(V x) {
   p = vfma(p, x2, vset1(1.333322674e-01f));
   p = vfma(p, x2, vset1(-3.333333135e-01f));
   V small = vfma(vmul(x, x2), p, x);
-  V e = vexp(vmul(ax, vset1(-2.0f)));
+  V e = vexp_nonpos(vmul(ax, vset1(-2.0f)));
   V big = vcopysign(vdiv(vsub(vset1(1.0f), e), vadd(vset1(1.0f), e)), x);
   return vsel_lt(ax, vset1(0.625f), small, big);
 }
