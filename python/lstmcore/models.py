@@ -307,6 +307,11 @@ class Sequential:
 
     def _prepare_y(self, y, n: int, name="y") -> np.ndarray:
         out = self._sample_output_shape()
+        if (type(y) is np.ndarray and y.dtype == np.float32 and y.flags.c_contiguous
+                and y.shape[0] == n and y.shape[1:] == out
+                and self.loss != "sparse_categorical_crossentropy"):
+            _arrays.check_finite(y, name)  # the common case, already in the right layout
+            return y
         if y is None:
             raise ValueError(f"`{name}` is required")
         if self.loss == "sparse_categorical_crossentropy":
@@ -516,6 +521,8 @@ class Sequential:
 
     def _logs(self, loss_sum, msums, samples) -> dict:
         logs = {"loss": float(loss_sum / samples) if samples else float("nan")}
+        if not self._metric_names:
+            return logs
         for name, s in zip(self._metric_names, msums):
             logs[name] = float(s / samples) if samples else float("nan")
         return logs
@@ -589,7 +596,7 @@ class Sequential:
             logs = {"loss": float(blosses[0])}
             logs.update({m: float("nan") for m in self._metric_names})
         else:
-            logs = self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
+            logs = self._logs(lsum, ms, cnt)
         return self._returned(logs, return_dict)
 
     def test_on_batch(self, x, y, reset_metrics=True, return_dict=False):
