@@ -520,8 +520,10 @@ def test_lstm_shapes_and_activations(simd, B, T, I, H, act, ract):
                                    (2, 1, 300), (13, 1, 9)])
 def test_lstm_one_step_reads_u_in_place(simd, B, T, H):
     """When each packed panel would be used at most twice (T * ceil(B / MR) <= 2: one
-    sample, one step), the recurrent product reads U in place instead: partial column
-    panels (4H not a multiple of the tile width) and K = H > 256 (blocked K)."""
+    sample, one step), the recurrent products read U in place instead, forward (GEMM with B
+    in place: partial column panels, 4H not a multiple of the tile width, and K = H > 256,
+    blocked K) and backward (dh = dz U^T as dot products: 4H not a multiple of the vector
+    width, H not a multiple of the 4 rows done together)."""
     lstm_check(B, T, 4, H, seed=B * 1000 + T * 100 + H)
 
 

@@ -57,6 +57,13 @@ static TeamPlan plan_team(long B, long T, long H) {
   return p;
 }
 
+// A packed panel of U (forward) or U^T (backward) is read T * ceil(B / MR) times; used at
+// most twice (a one-sample step), packing costs as much as the multiply, so U is read in
+// place instead (forward: the GEMM with B in place; backward: dot products with U's rows).
+static bool u_in_place(const TeamPlan& plan, long B, long T) {
+  return plan.by_rows && T * ((B + kt().mr - 1) / kt().mr) <= 2;
+}
+
 // The rows [b0, b1) and unit panels [p0, p1) (units [j0, j1)) thread `tid` owns.
 struct Share {
   long b0, b1, p0, p1, j0, j1;
@@ -126,9 +133,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   // Split by units, a thread multiplies its units' columns of each gate: U is packed per
   // gate. Split by rows, a thread needs all 4H columns: U packed whole has ceil(4H/NR)
   // panels instead of 4 ceil(H/NR) (H = 5: one 32-wide panel instead of four).
-  // A packed panel is read T * ceil(B / MR) times; used at most twice (a one-sample step),
-  // packing costs as much as the multiply, so U is then read in place.
-  const bool u_inplace = plan.by_rows && T * ((B + t.mr - 1) / t.mr) <= 2;
+  const bool u_inplace = u_in_place(plan, B, T);
   if (!u_inplace) {
     if (plan.by_rows) s.u_gate[0].pack(false, H, G, U, G);
     else for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
@@ -199,13 +204,14 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   if (dcT) std::memcpy(dcv, dcT, sizeof(float) * B * H); else std::memset(dcv, 0, sizeof(float) * B * H);
   if (dy && !dy_seq)
     for (long i = 0; i < B * H; ++i) dh[i] += dy[i];
-  s.u_t.pack(true, G, H, U, G);  // op(B) = U^T (4H, H)
+  const KernelTable& t = kt();
+  const TeamPlan plan = plan_team(B, T, H);
+  const bool u_inplace = u_in_place(plan, B, T);
+  if (!u_inplace) s.u_t.pack(true, G, H, U, G);  // op(B) = U^T (4H, H)
 
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* hin = rm ? s.hm.data : h;      // what the recurrent GEMM read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
-  const KernelTable& t = kt();
-  const TeamPlan plan = plan_team(B, T, H);
   parallel_team(plan.nt, [&] {
     const Share sh = share_of(plan, B, H, thread_num());
     const long j0 = sh.j0, j1 = sh.j1;
@@ -246,7 +252,10 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
 #endif
       }
       if (j0 < j1 && nb > 0) {
-        sgemm_packed(nb, sh.p0, sh.p1, 1.0f, false, gs, T * G, s.u_t, 0.0f, dh + sh.b0 * H, H);
+        if (u_inplace)
+          t.gemm_abt(nb, H, G, gs, T * G, U, G, 0.0f, dh + sh.b0 * H, H);
+        else
+          sgemm_packed(nb, sh.p0, sh.p1, 1.0f, false, gs, T * G, s.u_t, 0.0f, dh + sh.b0 * H, H);
         if (rm)
           for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) dh[b * H + j] *= rm[b * H + j];

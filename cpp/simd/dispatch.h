@@ -41,6 +41,8 @@ using gates_bwd_rows_fn = void (*)(float* g, long ldg, float* dc, const float* d
 using adam_fn = void (*)(float* w, const float* g, float* m, float* v, long n, float lr_t,
                          float omb1, float omb2, float eps);
 using nonfinite_fn = long (*)(const float* p, long n);
+using gemm_abt_fn = void (*)(long m, long n, long k, const float* A, long lda, const float* B,
+                             long ldb, float beta, float* C, long ldc);
 
 struct KernelTable {
   const char* name;
@@ -59,6 +61,7 @@ struct KernelTable {
   gates_bwd_rows_fn lstm_gates_bwd_rows;
   adam_fn adam_step;
   nonfinite_fn first_nonfinite;  // index of the first NaN/inf, or -1
+  gemm_abt_fn gemm_abt;          // C = A B^T + beta C by dot products, nothing packed
 };
 
 uint32_t cpu_features();                  // CPUID + XGETBV (x86) / baseline (aarch64)

@@ -297,6 +297,45 @@ static void gemm_micro_direct(long kc, const float* a, long lda, const float* bp
   else gemm_micro_any<true>(kc, a, lda, bp, 0, c, ldc, m, n, alpha, beta);
 }
 
+// gemm_abt: C (m x n) = A B^T + beta C with A (m x k) and B (n x k) both row-major and read
+// in place: dot products, 4 rows of B sharing each load of A, one vector accumulator per
+// output and a pairwise horizontal sum. For a product used once (dh = dz U^T in a
+// one-sample step), where packing B^T into GEMM panels costs more than the multiply.
+static inline float vhsum(V v) {
+  float t[W];
+  vstore(t, v);
+  for (int s = W / 2; s > 0; s /= 2)
+    for (int l = 0; l < s; ++l) t[l] += t[l + s];
+  return t[0];
+}
+
+static void gemm_abt(long m, long n, long k, const float* A, long lda, const float* B, long ldb,
+                     float beta, float* C, long ldc) {
+  for (long i = 0; i < m; ++i) {
+    const float* a = A + i * lda;
+    for (long j = 0; j < n; j += 4) {
+      const int nq = n - j < 4 ? (int)(n - j) : 4;
+      const float* b[4];
+      for (int q = 0; q < 4; ++q) b[q] = B + (j + (q < nq ? q : 0)) * ldb;
+      V acc[4] = {vzero(), vzero(), vzero(), vzero()};
+      long kk = 0;
+      for (; kk + W <= k; kk += W) {
+        const V av = vload(a + kk);
+        for (int q = 0; q < 4; ++q) acc[q] = vfma(av, vload(b[q] + kk), acc[q]);
+      }
+      if (kk < k) {
+        const V av = vload_n(a + kk, k - kk);
+        for (int q = 0; q < 4; ++q) acc[q] = vfma(av, vload_n(b[q] + kk, k - kk), acc[q]);
+      }
+      for (int q = 0; q < nq; ++q) {
+        float* c = C + i * ldc + j + q;
+        const float sum = vhsum(acc[q]);
+        *c = beta == 0.0f ? sum : sum + beta * *c;
+      }
+    }
+  }
+}
+
 // ----------------------------------------------------------------------------------------
 // lstm_gates_fwd_row: gate nonlinearity for one batch row and units [j0, j1).
 //   g      (4H)  in: preactivations x_t.W + h_{t-1}.U (blocks i|f|c|o), bias not yet added;
