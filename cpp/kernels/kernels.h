@@ -134,6 +134,7 @@ struct LstmState {
   Buffer dh, dc, dhs;        // (B, H) backward workspaces
   Buffer dx_rev;             // (B, T, I) when go_backwards
   Buffer corr;               // (B, H) dU correction rows
+  Buffer xh;                 // (B*T, I+H+1) rows [x_k | h_{k-1} | 1] for fused weight gradients
   // recurrent dropout (Keras: h_{t-1} * mask in the recurrent product, one mask per sequence)
   Buffer rmask;              // (B, H) mask, or size 0 when off
   Buffer hm, h0m;            // (B, T, H) and (B, H): masked hidden states fed to the GEMM
@@ -152,7 +153,9 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
 //   dy  (B, T, H) gradient of every output (dy_seq) or (B, H) of the last output; or null
 //   dhT, dcT (B, H) gradients of the final state, or null
 //   dx (B, T, I) written (not accumulated) unless null; dW, dU, db accumulate (+=);
-//   dh0, dc0 (B, H) written unless null. W, U as in forward.
+//   dh0, dc0 (B, H) written unless null. W, U as in forward. When dW, dU and db are
+//   consecutive rows of one buffer (dU == dW + I*4H, db == dU + H*4H), small layers get
+//   them from one GEMM.
 void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, float* dh0,
                    float* dc0, const float* dy, bool dy_seq, const float* dhT, const float* dcT,
                    const float* W, const float* U);

@@ -265,21 +265,39 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   if (dh0) std::memcpy(dh0, dh, sizeof(float) * B * H);
   if (dc0) std::memcpy(dc0, dcv, sizeof(float) * B * H);
 
-  // Weight gradients, one GEMM each over all B*T rows of dz.
-  if (dW) sgemm(true, false, I, G, B * T, 1.0f, s.x, I, gates, G, 1.0f, dW, G);
+  // Weight gradients over all B*T rows of dz. dU = sum_{b,t} h_{b,t-1}^T dz_{b,t}: row k =
+  // b*T+t of the stored outputs h is h_{b,t}, so pairing h row k-1 with dz row k is right
+  // except at t = 0, where it pairs h_{b-1,T-1} (nothing for k = 0) with dz_{b,0}; a rank-B
+  // correction with rows h0_b - h_{b-1,T-1} (h0_0 for b = 0) against dz_{b,0} fixes that.
+  const long BT = B * T, KA = I + H + (db ? 1 : 0);
+  const bool fused = dW && dU && dU == dW + I * G && (!db || db == dU + H * G) &&
+                     BT > 1 && BT * KA <= (1L << 16);
+  if (fused) {
+    // Small layers: dW, dU and db are consecutive rows of one buffer, so they are one GEMM,
+    // [x_k | h_{k-1} | 1]^T dz, over a gathered copy of at most 256 KiB (it stays in L2;
+    // medium, 2 MiB, measured no faster fused): dz is packed once instead of twice and the
+    // column sum rides along. With one row (B*T = 1) there is no dU term to share.
+    float* a = s.xh.resize(size_t(BT) * KA);
+    for (long k = 0; k < BT; ++k) {
+      float* r = a + k * KA;
+      std::memcpy(r, s.x + k * I, sizeof(float) * I);
+      if (k > 0) std::memcpy(r + I, hin + (k - 1) * H, sizeof(float) * H);
+      else std::memset(r + I, 0, sizeof(float) * H);
+      if (db) r[I + H] = 1.0f;
+    }
+    sgemm(true, false, KA, G, BT, 1.0f, a, KA, gates, G, 1.0f, dW, G);
+  } else {
+    if (dW) sgemm(true, false, I, G, BT, 1.0f, s.x, I, gates, G, 1.0f, dW, G);
+    if (dU && BT > 1) sgemm(true, false, H, G, BT - 1, 1.0f, hin, H, gates + G, G, 1.0f, dU, G);
+    if (db) colsum_add(db, gates, BT, G, G);
+  }
   if (dU) {
-    // dU = sum_{b,t} h_{b,t-1}^T dz_{b,t}. Row k = b*T+t of the stored outputs h is h_{b,t};
-    // pairing h row k with dz row k+1 is right except at t = 0 where it pairs h_{b-1,T-1}
-    // with dz_{b,0}. One GEMM over the shifted rows, then a rank-B correction with rows
-    // h0_b - h_{b-1,T-1} (h0_0 for b = 0) against dz_{b,0}.
-    if (B * T > 1) sgemm(true, false, H, G, B * T - 1, 1.0f, hin, H, gates + G, G, 1.0f, dU, G);
     float* corr = s.corr.resize(size_t(B) * H);
     for (long b = 0; b < B; ++b)
       for (long j = 0; j < H; ++j)
         corr[b * H + j] = h0in[b * H + j] - (b > 0 ? hin[((b - 1) * T + T - 1) * H + j] : 0.0f);
     sgemm(true, false, H, G, B, 1.0f, corr, H, gates, T * G, 1.0f, dU, G);
   }
-  if (db) colsum_add(db, gates, B * T, G, G);
   if (dx) {
     float* dxe = dx;
     if (s.go_backwards) dxe = s.dx_rev.resize(size_t(B) * T * I);

@@ -39,10 +39,13 @@ class LstmLayer : public Layer {
  public:
   LstmLayer(const LstmConfig& cfg, long input_dim, float* W, float* U, float* b)
       : cfg_(cfg), I_(input_dim), W_(W), U_(U), b_(b) {
+    // dW, dU, db as consecutive rows of one buffer: lstm_backward then forms them with one
+    // GEMM for small layers.
     const long G = 4 * cfg.units;
-    dW_.resize_zero(size_t(I_) * G);
-    dU_.resize_zero(size_t(cfg.units) * G);
-    if (b_) db_.resize_zero(G);
+    grads_.resize_zero(size_t(I_ + cfg.units + (b_ ? 1 : 0)) * G);
+    dW_ = grads_.data;
+    dU_ = dW_ + I_ * G;
+    db_ = b_ ? dU_ + cfg.units * G : nullptr;
   }
   Dims out_dims(const Dims& in) const override {
     if (!in.seq)
@@ -100,7 +103,7 @@ class LstmLayer : public Layer {
   const float* backward(const float* dy, bool need_dx) override {
     const long B = in_.B, T = in_.T;
     float* dx = need_dx ? dx_.resize(size_t(B) * T * I_) : nullptr;
-    lstm_backward(st_, dx, dW_.data, dU_.data, b_ ? db_.data : nullptr, nullptr, nullptr, dy,
+    lstm_backward(st_, dx, dW_, dU_, db_, nullptr, nullptr, dy,
                   cfg_.return_sequences, nullptr, nullptr, W_, U_);
     if (dx && dropping_) {
       const float* m = mask_.data;
@@ -112,8 +115,8 @@ class LstmLayer : public Layer {
   }
   std::vector<ParamRef> params() override {
     const long G = 4 * cfg_.units;
-    std::vector<ParamRef> p{{W_, dW_.data, I_ * G}, {U_, dU_.data, cfg_.units * G}};
-    if (b_) p.push_back({b_, db_.data, G});
+    std::vector<ParamRef> p{{W_, dW_, I_ * G}, {U_, dU_, cfg_.units * G}};
+    if (b_) p.push_back({b_, db_, G});
     return p;
   }
   void reset_states() override {
@@ -134,7 +137,8 @@ class LstmLayer : public Layer {
   LstmConfig cfg_;
   long I_;
   float *W_, *U_, *b_;
-  Buffer dW_, dU_, db_, out_, dx_, mask_, xdrop_, hs_, cs_, rmask_;
+  Buffer grads_, out_, dx_, mask_, xdrop_, hs_, cs_, rmask_;
+  float *dW_, *dU_, *db_;  // rows of grads_
   long state_B_ = 0;
   bool dropping_ = false;
   Dims in_;
