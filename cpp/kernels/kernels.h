@@ -143,11 +143,14 @@ struct LstmState {
 // lstm_forward: run the whole sequence.
 //   x (B, T, I); W (I, 4H); U (H, 4H); bias (4H) or null; h0, c0 (B, H) or null (zeros)
 //   rmask (B, H) or null: recurrent dropout mask multiplying h_{t-1} in the recurrent GEMM
+//   for_backward false (inference): s.gates keeps pre-activations and s.tc is not written;
+//   lstm_backward must not be called on such a pass
 //   results live in `s`: s.h (B, T, H) hidden states in processing order, the final state
 //   is row T-1 of s.h and s.c.
 void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   const float* bias, const float* h0, const float* c0, long B, long T, long I,
-                  long H, int act, int ract, bool go_backwards, const float* rmask = nullptr);
+                  long H, int act, int ract, bool go_backwards, const float* rmask = nullptr,
+                  bool for_backward = true);
 
 // lstm_backward: BPTT over the sequence of the last lstm_forward on `s`.
 //   dy  (B, T, H) gradient of every output (dy_seq) or (B, H) of the last output; or null

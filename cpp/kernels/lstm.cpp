@@ -94,13 +94,15 @@ static void reverse_time(float* dst, const float* src, long B, long T, long F) {
 
 void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   const float* bias, const float* h0, const float* c0, long B, long T, long I,
-                  long H, int act, int ract, bool go_backwards, const float* rmask) {
+                  long H, int act, int ract, bool go_backwards, const float* rmask,
+                  bool for_backward) {
   s.B = B; s.T = T; s.I = I; s.H = H;
   s.act = act; s.ract = ract; s.go_backwards = go_backwards;
   const long G = 4 * H;
   float* gates = s.gates.resize(size_t(B) * T * G);
   float* c = s.c.resize(size_t(B) * T * H);
-  float* tc = s.tc.resize(size_t(B) * T * H);
+  // Inference keeps neither act(c) nor the activated gates (the gate kernels skip them).
+  float* tc = for_backward ? s.tc.resize(size_t(B) * T * H) : nullptr;
   float* h = s.h.resize(size_t(B) * T * H);
   float* sh0 = s.h0.resize(size_t(B) * H);
   float* sc0 = s.c0.resize(size_t(B) * H);
@@ -163,13 +165,13 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
           }
         }
         if (j0 == 0 && j1 == H && 2 * H <= t.width) {  // small layer: rows share vectors
-          t.lstm_gates_fwd_rows(gs, T * G, bias, cp, ld_hp, c + o0, tc + o0, h + o0, T * H, H,
-                                nb, act, ract);
+          t.lstm_gates_fwd_rows(gs, T * G, bias, cp, ld_hp, c + o0, tc ? tc + o0 : nullptr,
+                                h + o0, T * H, H, nb, act, ract);
         } else {
           for (long b = 0; b < nb; ++b) {
             const long o = o0 + b * T * H;
-            t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_hp, c + o, tc + o, h + o, H,
-                                 j0, j1, act, ract);
+            t.lstm_gates_fwd_row(gs + b * T * G, bias, cp + b * ld_hp, c + o,
+                                 tc ? tc + o : nullptr, h + o, H, j0, j1, act, ract);
           }
         }
         if (rm)

@@ -87,7 +87,7 @@ class LstmLayer : public Layer {
       rmask = m;
     }
     lstm_forward(st_, x, W_, U_, b_, h0, c0, B, T, I_, H, cfg_.act, cfg_.ract, cfg_.go_backwards,
-                 rmask);
+                 rmask, training);
     if (cfg_.stateful) {
       for (long b = 0; b < B; ++b) {
         std::memcpy(hs_.data + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
