@@ -123,6 +123,7 @@ struct LstmState {
   long B = 0, T = 0, I = 0, H = 0;
   int act = ACT_TANH, ract = ACT_SIGMOID;
   bool go_backwards = false;
+  bool for_backward = true;  // false after an inference pass: backward is refused
   Buffer gates;   // (B, T, 4H): activated gates i|f|g|o; overwritten by dz in backward
   Buffer c, tc;   // (B, T, H): cell state and act(cell state) per step
   Buffer h;       // (B, T, H): hidden state per step = the layer's output sequence

@@ -7,18 +7,21 @@
 // Forward (PyTorch CPU layer structure): one GEMM projects every timestep, x (B*T, I) . W ->
 // gates (B, T, 4H); then per step the recurrent GEMM adds h_{t-1} U into gates[:, t] and the
 // fused gate kernel writes h, c, act(c) and leaves the activated gates in place for backward.
-// Threads split the H units into NR-aligned chunks; a thread computes the four gate columns
-// of its units (U is pre-packed per gate) and then their gate math, so one barrier per step
-// suffices and every output element has one writer (bit-identical for any thread count).
+// Threads split the time loop by batch rows (no barrier at all: rows recur independently)
+// or, for big layers, by NR-aligned chunks of the H units (a thread computes the four gate
+// columns of its units, then their gate math: one barrier per step); see plan_team. Every
+// output element has one writer either way (bit-identical for any thread count).
+// Inference (for_backward false) stores only c and h.
 //
 // Backward walks time in reverse, turning the saved gates into dz in place, and forms
 //   dW = x^T dz,  dU = h_{t-1}^T dz,  db = colsum(dz),  dx = dz W^T
-// as single GEMMs over all timesteps. dU uses the stored outputs shifted by one row (see
-// lstm_backward) rather than a copy of h_{t-1}, saving B*T*H floats.
+// as single GEMMs over all timesteps (dW, dU and db as one for small layers). dU uses the
+// stored outputs shifted by one row (see lstm_backward) rather than a copy of h_{t-1}.
 //
 // Left out on purpose: peephole connections, projection layers (not in Keras' LSTM).
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "kernels/kernels.h"
 
@@ -85,7 +88,6 @@ static Share share_of(const TeamPlan& plan, long B, long H, int tid) {
   return sh;
 }
 
-
 static void reverse_time(float* dst, const float* src, long B, long T, long F) {
   for (long b = 0; b < B; ++b)
     for (long t = 0; t < T; ++t)
@@ -97,7 +99,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   long H, int act, int ract, bool go_backwards, const float* rmask,
                   bool for_backward) {
   s.B = B; s.T = T; s.I = I; s.H = H;
-  s.act = act; s.ract = ract; s.go_backwards = go_backwards;
+  s.act = act; s.ract = ract; s.go_backwards = go_backwards; s.for_backward = for_backward;
   const long G = 4 * H;
   float* gates = s.gates.resize(size_t(B) * T * G);
   float* c = s.c.resize(size_t(B) * T * H);
@@ -199,6 +201,8 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
 void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, float* dh0,
                    float* dc0, const float* dy, bool dy_seq, const float* dhT, const float* dcT,
                    const float* W, const float* U) {
+  if (!s.for_backward)
+    throw std::logic_error("lstm_backward after an inference pass (nothing was kept for it)");
   const long B = s.B, T = s.T, I = s.I, H = s.H, G = 4 * H;
   const int act = s.act, ract = s.ract;
   float* gates = s.gates.data;
