@@ -6,10 +6,14 @@
 //         for (jr, ir) tiles:           split statically over threads: one writer per tile
 //           micro-kernel (MR x NR)      the SIMD level's register-blocked kernel
 //
+// Thin shapes (N <= M/4 or M <= N/4) skip the shared blocks: each thread runs the same
+// algorithm on its own rows or columns with its own packing and no barrier. The recurrent
+// products have their own entry points: pre-packed B (sgemm_packed*, A read in place) and,
+// for products used once, nothing packed (sgemm_inplace).
 // K is walked in the same order whatever the thread count and each C tile has one writer,
 // so results are bit-identical for 1 and N threads. Edge tiles are zero-padded in the packed
-// panels and stored partially by the micro-kernel. Left out: a separate small-matrix path;
-// tiny problems simply run on one thread (threads_for) without extra packing tricks.
+// panels and stored partially by the micro-kernel. Tiny problems run on one thread
+// (threads_for).
 #include <algorithm>
 #include <cstring>
 
