@@ -14,7 +14,7 @@ void colsum_add(float* out, const float* a, long rows, long n, long lda) {
   const long chunk = 64;
   const long nchunks = (n + chunk - 1) / chunk;
   const int nt = nchunks > 1 ? threads_for(2.0 * rows * n) : 1;
-  parallel_team(nt, [&] {
+  parallel_team(nt, [&](int, int) {
 #ifdef LSTMCORE_HAVE_OPENMP
 #pragma omp for schedule(static)
 #endif

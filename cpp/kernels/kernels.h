@@ -26,33 +26,26 @@ int default_num_threads();     // OMP_NUM_THREADS, else the CPUs this process ma
 // Threads for a job of `flops`: 1 below the threshold where fork/join costs more than it saves.
 int threads_for(double flops);
 
-// thread_num: the calling thread's index in its team (0 outside a parallel region).
-inline int thread_num() {
-#ifdef LSTMCORE_HAVE_OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-// parallel_team: body() on an OpenMP team of nt threads, its worksharing constructs and
-// barriers binding to that team. With nt <= 1 body() runs on the calling thread without
-// entering libgomp: an `omp parallel if(false)` region still allocates a team and issues
-// futex wakes (~1 us a call, more than a tiny layer's whole step). Inside an active parallel
-// region a one-thread team is still opened, so orphaned `omp for` cannot bind to the outer
-// team.
+// parallel_team: body(tid, nt) on an OpenMP team of up to nt threads; tid is the thread's
+// index and nt the team's actual size (smaller than asked inside an active parallel region,
+// where nested teams get one thread), so work split by (tid, nt) is always covered. The
+// team's worksharing constructs and barriers bind to it. With nt <= 1, body(0, 1) runs on
+// the calling thread without entering libgomp: an `omp parallel if(false)` region still
+// allocates a team and issues futex wakes (~1 us a call, more than a tiny layer's whole
+// step). Inside an active parallel region a team is always opened, so orphaned `omp for`
+// cannot bind to the outer team.
 template <class F>
 inline void parallel_team(int nt, F&& body) {
 #ifdef LSTMCORE_HAVE_OPENMP
   if (nt > 1 || omp_in_parallel()) {
 #pragma omp parallel num_threads(nt > 1 ? nt : 1)
-    body();
+    body(omp_get_thread_num(), omp_get_num_threads());
     return;
   }
 #else
   (void)nt;
 #endif
-  body();
+  body(0, 1);
 }
 
 // ---- aligned scratch that only grows (no allocation in steady state) ----------------------

@@ -67,21 +67,21 @@ static bool u_in_place(const TeamPlan& plan, long B, long T) {
   return plan.by_rows && T * ((B + kt().mr - 1) / kt().mr) <= 2;
 }
 
-// The rows [b0, b1) and unit panels [p0, p1) (units [j0, j1)) thread `tid` owns.
+// The rows [b0, b1) and unit panels [p0, p1) (units [j0, j1)) thread `tid` of `nt` owns.
 struct Share {
   long b0, b1, p0, p1, j0, j1;
 };
 
-static Share share_of(const TeamPlan& plan, long B, long H, int tid) {
+static Share share_of(const TeamPlan& plan, long B, long H, int tid, int nt) {
   const int nr = kt().nr;
   const long npan = (H + nr - 1) / nr;
   Share sh{0, B, 0, npan, 0, H};
-  if (plan.nt > 1 && plan.by_rows) {
-    sh.b0 = B * tid / plan.nt;
-    sh.b1 = B * (tid + 1) / plan.nt;
-  } else if (plan.nt > 1) {
-    sh.p0 = npan * tid / plan.nt;
-    sh.p1 = npan * (tid + 1) / plan.nt;
+  if (nt > 1 && plan.by_rows) {
+    sh.b0 = B * tid / nt;
+    sh.b1 = B * (tid + 1) / nt;
+  } else if (nt > 1) {
+    sh.p0 = npan * tid / nt;
+    sh.p1 = npan * (tid + 1) / nt;
     sh.j0 = std::min(H, sh.p0 * nr);
     sh.j1 = std::min(H, sh.p1 * nr);
   }
@@ -146,8 +146,8 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
     else for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
   }
   const bool zero_h0 = h0 == nullptr;
-  parallel_team(plan.nt, [&] {
-    const Share sh = share_of(plan, B, H, thread_num());
+  parallel_team(plan.nt, [&](int tid, int nt) {
+    const Share sh = share_of(plan, B, H, tid, nt);
     const long nb = sh.b1 - sh.b0, j0 = sh.j0, j1 = sh.j1;
     if (plan.by_rows && plan.nt > 1 && nb > 0)  // this thread's rows, on this thread
       sgemm(false, false, nb * T, G, I, 1.0f, x + sh.b0 * T * I, I, W, G, 0.0f,
@@ -224,8 +224,8 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* hin = rm ? s.hm.data : h;      // what the recurrent GEMM read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
-  parallel_team(plan.nt, [&] {
-    const Share sh = share_of(plan, B, H, thread_num());
+  parallel_team(plan.nt, [&](int tid, int nt) {
+    const Share sh = share_of(plan, B, H, tid, nt);
     const long j0 = sh.j0, j1 = sh.j1;
     const long nb = sh.b1 - sh.b0;
     for (long st = T - 1; st >= 0; --st) {

@@ -167,9 +167,9 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
   // the split: bit-identical results.
   const long mtiles = (M + MR - 1) / MR, npans = (N + NR - 1) / NR;
   if (N * 4 <= M && mtiles >= 2 * nt) {
-    parallel_team(nt, [&] {
+    parallel_team(nt, [&](int tid, int team) {
       long lo, hi;
-      share(mtiles, thread_num(), nt, lo, hi);
+      share(mtiles, tid, team, lo, hi);
       const long i0 = lo * MR, i1 = std::min(M, hi * MR);
       sgemm_private(t, ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb,
                     beta, C + i0 * ldc, ldc);
@@ -177,9 +177,9 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
     return;
   }
   if (M * 4 <= N && npans >= 2 * nt) {
-    parallel_team(nt, [&] {
+    parallel_team(nt, [&](int tid, int team) {
       long lo, hi;
-      share(npans, thread_num(), nt, lo, hi);
+      share(npans, tid, team, lo, hi);
       const long j0 = lo * NR, j1 = std::min(N, hi * NR);
       sgemm_private(t, ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb,
                     beta, C + j0, ldc);
@@ -192,9 +192,8 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
   const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* bp = tl_bpack.resize(size_t(kc_max) * nc_max);
   float* ap = tl_apack.resize(size_t(kc_max) * mc_max);
-  parallel_team(nt, [&] {
-    sgemm_blocked(t, thread_num(), nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ap,
-                  bp);
+  parallel_team(nt, [&](int tid, int team) {
+    sgemm_blocked(t, tid, team, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ap, bp);
   });
 }
 

@@ -15,6 +15,10 @@
 #include "kernels/kernels.h"
 #include "kernels/network.h"
 
+#ifdef LSTMCORE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 using namespace lstmcore;
 
 static int failures = 0;
@@ -173,6 +177,60 @@ static void test_network(std::mt19937& g) {
   CHECK(last < first * 0.5, "%s network did not learn: %g -> %g", kt().name, first, last);
 }
 
+// The drivers called from inside the caller's own parallel region: nested teams get one
+// thread there, and the work split by the actual team size must still cover every output
+// (thin and square GEMM splits, and an LSTM forward big enough to be split by units).
+static void test_nested_parallel(std::mt19937& g) {
+#ifdef LSTMCORE_HAVE_OPENMP
+  const int prev = num_threads();
+  set_num_threads(2);
+  const long shapes[][3] = {{300, 300, 300}, {1000, 40, 300}, {30, 700, 600}};
+  for (const auto& sh : shapes) {
+    const long M = sh[0], N = sh[1], K = sh[2];
+    auto A = randv(M * K, g), B = randv(K * N, g);
+    std::vector<float> R(M * N, 0.0f);
+    sgemm_naive(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, R.data(), N);
+    double worst[2] = {0, 0};
+#pragma omp parallel num_threads(2)
+    {
+      std::vector<float> C(M * N, std::nanf(""));
+      sgemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N, 2);
+      double w = 0;
+      for (long i = 0; i < M * N; ++i) {
+        const double e = std::fabs(C[i] - R[i]) / (1.0 + std::fabs(R[i]));
+        w = e == e ? std::max(w, e) : 1e30;  // NaN: an output nobody wrote
+      }
+      worst[omp_get_thread_num() % 2] = w;
+    }
+    CHECK(std::max(worst[0], worst[1]) < 1e-5 * std::sqrt((double)K) + 1e-6,
+          "%s nested gemm %ldx%ldx%ld err=%g", kt().name, M, N, K, std::max(worst[0], worst[1]));
+  }
+  // LSTM: B=64, H=256 is split by units (8 B H^2 above 4 MFLOP a step).
+  const long Bn = 64, Tn = 3, In = 4, Hn = 256, Gn = 4 * Hn;
+  auto x = randv(Bn * Tn * In, g), W = randv(In * Gn, g, 0.1f), U = randv(Hn * Gn, g, 0.05f);
+  LstmState serial;
+  lstm_forward(serial, x.data(), W.data(), U.data(), nullptr, nullptr, nullptr, Bn, Tn, In, Hn,
+               ACT_TANH, ACT_SIGMOID, false);
+  bool same = true;
+#pragma omp parallel num_threads(2)
+  {
+    LstmState nested;
+    lstm_forward(nested, x.data(), W.data(), U.data(), nullptr, nullptr, nullptr, Bn, Tn, In, Hn,
+                 ACT_TANH, ACT_SIGMOID, false);
+    for (long i = 0; i < Bn * Tn * Hn; ++i)
+      if (!(nested.h.data[i] == serial.h.data[i])) {
+#pragma omp atomic write
+        same = false;
+        break;
+      }
+  }
+  CHECK(same, "%s nested lstm_forward differs from the serial call", kt().name);
+  set_num_threads(prev);
+#else
+  (void)g;
+#endif
+}
+
 int main() {
   std::mt19937 g(1234);
   for (const std::string& level : supported_levels()) {
@@ -181,6 +239,7 @@ int main() {
     test_activations();
     test_lstm(g);
     test_network(g);
+    test_nested_parallel(g);
     std::printf("%s: %s\n", level.c_str(), failures ? "FAILED" : "ok");
   }
   if (failures) {
