@@ -265,8 +265,8 @@ static inline void gemm_micro_t(long kc, const float* ap, long ldb, long ia, int
     }
 }
 
-// gemm_micro: picks the narrowest row count that covers m, so a GEMV-like call (the
-// stateful one-sample step) does not pay for MR rows.
+// gemm_micro: picks the narrowest row count that covers m (1, 2, 4, 8 or MR), so a
+// GEMV-like call (the stateful one-sample step) or an edge tile does not pay for MR rows.
 template <bool DIRECT, bool B_INPLACE = false>
 static inline void gemm_micro_any(long kc, const float* ap, long ia, const float* bp, long ldb,
                                   float* c, long ldc, int m, int n, float alpha, float beta) {
@@ -278,6 +278,9 @@ static inline void gemm_micro_any(long kc, const float* ap, long ia, const float
     gemm_micro_t<2, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
   else if (m <= 4)
     gemm_micro_t<4, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
+  else if (MR > 8 && m <= 8)  // e.g. 32 rows = 12 + 12 + 8 without computing 4 dead rows
+    gemm_micro_t<(MR > 8 ? 8 : MR), NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n,
+                                                                 alpha, beta);
   else
     gemm_micro_t<MR, NV_GEMM, DIRECT, B_INPLACE>(kc, ap, ldb, ia, m, bp, c, ldc, n, alpha, beta);
 }
