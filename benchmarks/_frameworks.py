@@ -469,6 +469,9 @@ class Session:
             return self._gemm_setup(cmd)
         if op == "gemm_time":
             return {"s": time_calls(self.gemm_fn, cmd["inner"], cmd.get("rewarm_s", 0.0))}
+        if op == "fma_peak":  # lstmcore only: the measured FMA throughput of n threads
+            from lstmcore import _core
+            return {"gflops": _core.fma_throughput(cmd["n"], cmd.get("seconds", 0.3))}
         if op == "threads":  # lstmcore only: the one-thread SGEMM rate
             import lstmcore
             lstmcore.set_num_threads(cmd["n"])

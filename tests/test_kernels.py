@@ -266,6 +266,18 @@ def test_gemm_property(simd, M, N, K, ta, tb, alpha, beta, pads, seed):
     gemm_check(np.random.default_rng(seed), M, N, K, ta, tb, alpha, beta, pads)
 
 
+def test_fma_throughput(simd):
+    """The benchmark's measured FMA peak: a positive rate on every level and thread count
+    (no speed is asserted), and clear errors for bad arguments."""
+    for n in (1, 2):
+        r = _core.fma_throughput(n, 0.01)
+        assert math.isfinite(r) and r > 0
+    with pytest.raises(ValueError, match="threads"):
+        _core.fma_throughput(0, 0.01)
+    with pytest.raises(ValueError, match="seconds"):
+        _core.fma_throughput(1, 0.0)
+
+
 def test_first_nonfinite(simd):
     """The NaN/inf scan used for inputs and gradients: -1 for finite data (including +-0,
     denormals, +-FLT_MAX), else the first bad index, in the vector body, a block tail or the

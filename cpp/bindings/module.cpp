@@ -199,6 +199,15 @@ PYBIND11_MODULE(_core, m) {
         "Force a SIMD level ('generic', 'avx2', 'avx512', 'neon'); for tests and benchmarks.");
   m.def("supported_simd_levels", &supported_levels);
 
+  m.def("fma_throughput", [](int threads, double seconds) {
+    if (threads < 1) throw std::invalid_argument("`threads` must be >= 1");
+    if (!(seconds > 0.0 && seconds <= 60.0)) throw std::invalid_argument("`seconds` must be in (0, 60]");
+    py::gil_scoped_release nogil;
+    return fma_throughput(threads, seconds);
+  }, py::arg("threads") = 1, py::arg("seconds") = 0.2,
+        "Measured FMA throughput (GFLOP/s) of `threads` threads at the active SIMD level: the "
+        "peak SGEMM rates compare to (benchmarks).");
+
   // ---- input validation ----
   m.def("first_nonfinite", [](py::array a) -> long {
     const float* p = in_f32(a, "a");

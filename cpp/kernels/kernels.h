@@ -48,6 +48,10 @@ inline void parallel_team(int nt, F&& body) {
   body(0, 1);
 }
 
+// fma_throughput: the FMA rate of nt threads (GFLOP/s) over about `seconds`, each thread
+// running the active SIMD level's fma_probe; the measured peak that SGEMM rates compare to.
+double fma_throughput(int nt, double seconds);
+
 // ---- aligned scratch that only grows (no allocation in steady state) ----------------------
 struct Buffer {
   float* data = nullptr;

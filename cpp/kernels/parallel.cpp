@@ -5,6 +5,7 @@
 // limited to 2 CPUs on a 64-core host should not start 64 threads).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -93,6 +94,33 @@ void set_num_threads(int n) {
 
 // Below ~1 MFLOP a fork/join (a few microseconds) costs more than the second core saves.
 int threads_for(double flops) { return flops >= 1.0e6 ? num_threads() : 1; }
+
+double fma_throughput(int nt, double seconds) {
+  const KernelTable& t = kt();
+  const double flops_per_iter = 24.0 * t.width;
+  // Calibrate the round count on one thread (~10 ms), then time all threads together.
+  long iters = 1 << 16;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    volatile float sink = t.fma_probe(iters);
+    (void)sink;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s > 0.01 || iters > (1L << 40)) {
+      iters = std::max(1L, (long)(iters * seconds / s));
+      break;
+    }
+    iters *= 4;
+  }
+  int team = 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  parallel_team(std::max(1, nt), [&](int tid, int n) {
+    volatile float sink = t.fma_probe(iters);
+    (void)sink;
+    if (tid == 0) team = n;
+  });
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return flops_per_iter * (double)iters * team / s / 1e9;
+}
 
 // ---- Buffer -------------------------------------------------------------------------------
 static constexpr size_t kAlign = 64;

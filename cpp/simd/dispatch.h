@@ -43,6 +43,7 @@ using adam_fn = void (*)(float* w, const float* g, float* m, float* v, long n, f
 using nonfinite_fn = long (*)(const float* p, long n);
 using gemm_abt_fn = void (*)(long m, long n, long k, const float* A, long lda, const float* B,
                              long ldb, float beta, float* C, long ldc);
+using probe_fn = float (*)(long iters);
 
 struct KernelTable {
   const char* name;
@@ -62,6 +63,7 @@ struct KernelTable {
   adam_fn adam_step;
   nonfinite_fn first_nonfinite;  // index of the first NaN/inf, or -1
   gemm_abt_fn gemm_abt;          // C = A B^T + beta C by dot products, nothing packed
+  probe_fn fma_probe;            // iters rounds of 12 vector FMAs (24 * width flops each)
 };
 
 uint32_t cpu_features();                  // CPUID + XGETBV (x86) / baseline (aarch64)

@@ -220,6 +220,12 @@ static inline void gemm_micro_t(long kc, const float* ap, long ldb, long ia, int
   for (int i = 0; i < MRC; ++i) row[i] = DIRECT ? (i < m ? i : 0) * ia : i;
   for (int i = 0; i < MRC; ++i)
     for (int j = 0; j < NV; ++j) acc[i][j] = vzero();
+  // The C tile is read (and written) only after the k loop; its rows are ldc apart, which
+  // the hardware prefetchers do not follow, so fetch them now, behind the multiply-adds.
+  for (int i = 0; i < m; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NV * W - 1, 1, 3);
+  }
   const bool b_partial = B_INPLACE && n < NV * W;
   for (long k = 0; k < kc; ++k) {
     V b[NV];
@@ -559,4 +565,22 @@ static long first_nonfinite(const float* p, long n) {
       }
   }
   return -1;
+}
+
+// ----------------------------------------------------------------------------------------
+// fma_probe: `iters` rounds of 12 independent vector FMAs (enough to cover the FMA latency
+// of every pipe on the CPUs here), 24 W flops a round: the machine's FMA throughput at the
+// clock it runs now, which no nominal-clock estimate knows (VMs hide boost). The values
+// stay finite and normal (x * 0.999 + 0.001 converges to 1); the sum keeps them live.
+static float fma_probe(long iters) {
+  V acc[12];
+  for (int j = 0; j < 12; ++j) acc[j] = vset1(1.0f + 0.01f * (float)j);
+  const V m = vset1(0.999f), a = vset1(0.001f);
+  for (long it = 0; it < iters; ++it)
+    for (int j = 0; j < 12; ++j) acc[j] = vfma(acc[j], m, a);
+  V sum = acc[0];
+  for (int j = 1; j < 12; ++j) sum = vadd(sum, acc[j]);
+  float t[W];
+  vstore(t, sum);
+  return t[0];
 }
