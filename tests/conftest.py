@@ -19,6 +19,20 @@ from lstmcore import reference as ref
 
 EPS32 = float(np.finfo(np.float32).eps)  # 1.19e-7
 
+
+def num_grad(f, arr, h=1e-6):
+    """Central finite-difference gradient of scalar f() w.r.t. arr (perturbed in place)."""
+    g = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + h
+        fp = f()
+        arr[idx] = old - h
+        fm = f()
+        arr[idx] = old
+        g[idx] = (fp - fm) / (2 * h)
+    return g
+
 # Weight arrays each reference layer type takes from get_weights(), in Keras order.
 _N_WEIGHTS = {"lstm": 3, "dense": 2, "time_distributed": 2, "bidirectional": 6,
               "activation": 0, "repeat_vector": 0, "dropout": 0}

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import EPS32, num_grad
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lstmcore import _core
@@ -31,7 +32,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:mypy_extensions.TypedDict:DeprecationWarning"),
 ]
 
-EPS32 = float(np.finfo(np.float32).eps)  # 1.19e-7
 LEVELS = _core.supported_simd_levels()
 ACTS = ["linear", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras2", "tanh", "relu", "softmax"]
 TAILS = [1, 3, 7, 8, 9, 15, 16, 17, 33, 64, 65]
@@ -598,18 +598,8 @@ def test_lstm_gradient_finite_differences(simd):
     g = _core.lstm_forward(x, W, U, b, h0, c0).backward(dy=f32(R), dh=f32(Rh), dc=f32(Rc))
     names = {"x": "dx", "kernel": "dkernel", "recurrent_kernel": "drecurrent_kernel",
              "bias": "dbias", "h0": "dh0", "c0": "dc0"}
-    step = 1e-6
     for pname, arr in params.items():
-        num = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + step
-            fp = loss()
-            arr[idx] = old - step
-            fm = loss()
-            arr[idx] = old
-            num[idx] = (fp - fm) / (2 * step)
-        assert_close_rms(g[names[pname]], num, 1e-5, what=f"FD {pname}")
+        assert_close_rms(g[names[pname]], num_grad(loss, arr, 1e-6), 1e-5, what=f"FD {pname}")
 
 
 # --------------------------------------------------------------------------------------------

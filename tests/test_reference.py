@@ -9,29 +9,17 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import num_grad
 from lstmcore import reference as ref
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 EPS = 1e-7
-FD_H = 1e-6
 
 
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-def num_grad(f, arr, h=FD_H):
-    """Central finite-difference gradient of scalar f() w.r.t. arr (perturbed in place)."""
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + h
-        fp = f()
-        arr[idx] = old - h
-        fm = f()
-        arr[idx] = old
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 def assert_grad(analytic, numeric, rtol=1e-6, atol=1e-8):
