@@ -135,8 +135,8 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   // thread projects its own rows inside the team (no separate fork/join or serial phase).
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H);
-  if (!(plan.by_rows && plan.nt > 1))
-    sgemm(false, false, B * T, G, I, 1.0f, x, I, W, G, 0.0f, gates, G);
+  const bool project_in_team = plan.by_rows && plan.nt > 1;
+  if (!project_in_team) sgemm(false, false, B * T, G, I, 1.0f, x, I, W, G, 0.0f, gates, G);
   // Split by units, a thread multiplies its units' columns of each gate: U is packed per
   // gate. Split by rows, a thread needs all 4H columns: U packed whole has ceil(4H/NR)
   // panels instead of 4 ceil(H/NR) (H = 5: one 32-wide panel instead of four).
@@ -149,7 +149,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   parallel_team(plan.nt, [&](int tid, int nt) {
     const Share sh = share_of(plan, B, H, tid, nt);
     const long nb = sh.b1 - sh.b0, j0 = sh.j0, j1 = sh.j1;
-    if (plan.by_rows && plan.nt > 1 && nb > 0)  // this thread's rows, on this thread
+    if (project_in_team && nb > 0)  // this thread's rows, on this thread
       sgemm(false, false, nb * T, G, I, 1.0f, x + sh.b0 * T * I, I, W, G, 0.0f,
             gates + sh.b0 * T * G, G, 1);
     for (long st = 0; st < T; ++st) {
