@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,27 @@ inline void parallel_team(int nt, F&& body) {
 #endif
   body(0, 1);
 }
+
+// ---- cooperative interruption (parallel.cpp) ----------------------------------------------
+// Long native work stops at safe points when its caller asks (Ctrl-C within ~0.1 s). The
+// binding installs a poller for the calling thread with an InterruptScope (in Python:
+// PyErr_CheckSignals under the GIL). Drivers call interruption_requested() between
+// timesteps and between GEMM blocks; it is cheap (a clock read) and calls the poller at most
+// every few milliseconds. Once the poller has said stop, it stays true until the scope ends.
+// A driver that sees it leaves its parallel region and throws Interrupted: the outputs of
+// that call are then undefined, its inputs and the parameters are untouched.
+using InterruptPoller = bool (*)(void* ctx);
+class InterruptScope {
+ public:
+  InterruptScope(InterruptPoller poll, void* ctx);
+  ~InterruptScope();
+  InterruptScope(const InterruptScope&) = delete;
+  InterruptScope& operator=(const InterruptScope&) = delete;
+};
+bool interruption_requested();  // false when the calling thread installed no scope
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted"; }
+};
 
 // fma_throughput: the FMA rate of nt threads (GFLOP/s) over about `seconds`, each thread
 // running the active SIMD level's fma_probe; the measured peak that SGEMM rates compare to.
