@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,8 +30,18 @@ inline std::string shape_str(const std::vector<long>& v) {
   return s + ")";
 }
 
+// float32 in native byte order. Compared by value, not identity: an array that crossed a
+// process boundary (pickled by multiprocessing, joblib or Dask) has an equal dtype object
+// that is not numpy's float32 singleton.
+inline bool is_native_f32(const py::dtype& dt) {
+  const uint16_t one = 1;
+  const char native = *reinterpret_cast<const char*>(&one) == 1 ? '<' : '>';
+  const char order = dt.byteorder();
+  return dt.kind() == 'f' && dt.itemsize() == 4 && (order == '=' || order == '|' || order == native);
+}
+
 inline void check_f32(const py::array& a, const char* name) {
-  if (!py::dtype::of<float>().is(a.dtype()))
+  if (!is_native_f32(a.dtype()))
     throw std::invalid_argument(std::string("`") + name + "` must be a float32 array; received dtype " +
                                 std::string(py::str(a.dtype())) + ". Convert it with np.asarray(" + name +
                                 ", dtype=np.float32).");

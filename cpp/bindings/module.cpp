@@ -10,9 +10,14 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <shared_mutex>
+#include <type_traits>
+
+#include <pthread.h>
 
 #include "bindings/arrays.h"
 #include "kernels/kernels.h"
@@ -30,6 +35,67 @@ using namespace lstmcore;
 
 namespace {
 
+// ---- native calls: GIL released, Ctrl-C noticed ----------------------------------------------
+// The poller runs on the thread that released the GIL (the kernels call it at most every few
+// ms, between timesteps and GEMM blocks): Python's signal handlers run here, and a
+// KeyboardInterrupt they raise stops the kernel, which throws Interrupted.
+bool python_signals(void*) {
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+// run_native(f): f() without the GIL, interruptible; an interrupt becomes the Python
+// exception the signal handler raised (KeyboardInterrupt for Ctrl-C).
+template <class F>
+auto run_native(F&& f) -> decltype(f()) {
+  try {
+    py::gil_scoped_release nogil;
+    InterruptScope scope(&python_signals, nullptr);
+    return f();
+  } catch (const Interrupted&) {
+    if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    throw py::error_already_set();
+  }
+}
+
+// ---- the weight lock ---------------------------------------------------------------------------
+// One per model, shared by all its executors: inference (predict, evaluate, get_weights) takes
+// it shared, anything that writes weights or optimizer slots (a training step, set_weights, a
+// load) exclusive, so concurrent predicts run in parallel and never see a half-updated model.
+// Waiting always happens without the GIL (a thread holding the lock may need the GIL to poll
+// for Ctrl-C). After fork() a lock may be held by a thread that does not exist in the child:
+// the first use in the child (under the GIL, so only one thread does it) makes a fresh one.
+std::atomic<long> fork_generation{0};
+
+struct WeightLock {
+  std::unique_ptr<std::shared_mutex> m = std::make_unique<std::shared_mutex>();
+  long generation = fork_generation.load();
+  std::shared_mutex& get() {  // called with the GIL held
+    if (generation != fork_generation.load()) {
+      (void)m.release();  // possibly locked by a thread that is gone: never touch it again
+      m = std::make_unique<std::shared_mutex>();
+      generation = fork_generation.load();
+    }
+    return *m;
+  }
+};
+
+// RAII holders (constructed with the GIL held; they release it only while waiting).
+struct SharedHold {
+  std::shared_mutex& m;
+  explicit SharedHold(WeightLock& l) : m(l.get()) {
+    if (!m.try_lock_shared()) { py::gil_scoped_release nogil; m.lock_shared(); }
+  }
+  ~SharedHold() { m.unlock_shared(); }
+};
+struct ExclusiveHold {
+  std::shared_mutex& m;
+  explicit ExclusiveHold(WeightLock& l) : m(l.get()) {
+    if (!m.try_lock()) { py::gil_scoped_release nogil; m.lock(); }
+  }
+  ~ExclusiveHold() { m.unlock(); }
+};
+
 py::array_t<float> new_array(const std::vector<py::ssize_t>& shape) { return py::array_t<float>(shape); }
 
 // A view of a C++ buffer whose lifetime is tied to `owner`.
@@ -45,7 +111,7 @@ py::array view(const float* data, const std::vector<py::ssize_t>& shape, py::han
 // ---- LSTM pass object -----------------------------------------------------------------------
 struct LstmPass {
   LstmState s;
-  py::array kernel, recurrent_kernel;  // kept for backward
+  py::array x, kernel, recurrent_kernel;  // kept alive for backward (s.x may point into x)
   bool has_bias = false;
 };
 
@@ -78,10 +144,7 @@ py::dict lstm_backward_py(py::object self_obj, py::object dy_obj, py::object dh_
   std::memset(pb, 0, sizeof(float) * 4 * H);
   const float* W = static_cast<const float*>(p.kernel.data());
   const float* U = static_cast<const float*>(p.recurrent_kernel.data());
-  {
-    py::gil_scoped_release nogil;
-    lstm_backward(p.s, pdx, pW, pU, pb, ph, pc, dy, dy_seq, dh, dc, W, U);
-  }
+  run_native([&] { lstm_backward(p.s, pdx, pW, pU, pb, ph, pc, dy, dy_seq, dh, dc, W, U); });
   py::dict out;
   out["dx"] = need_dx ? py::object(dx) : py::object(py::none());
   out["dkernel"] = dW;
@@ -93,11 +156,14 @@ py::dict lstm_backward_py(py::object self_obj, py::object dy_obj, py::object dh_
 }
 
 // ---- Network ------------------------------------------------------------------------------
+// A model's native executor. A model has one for training (and for stateful inference) and
+// a pool of them for concurrent stateless inference: they point at the same parameter
+// arrays and share one WeightLock; each owns its activations and workspaces.
 struct PyNetwork {
   Network net;
   std::vector<py::object> keep;  // the parameter arrays the layers point into
-  Dims sample;                    // per-sample input dims (B unused)
-  bool has_sample = false;
+  std::shared_ptr<WeightLock> lock;
+  explicit PyNetwork(std::shared_ptr<WeightLock> l) : lock(l ? std::move(l) : std::make_shared<WeightLock>()) {}
 };
 
 float* param(PyNetwork& n, py::object o, const char* name, const std::vector<long>& shape) {
@@ -231,8 +297,7 @@ PYBIND11_MODULE(_core, m) {
     const float* pa = static_cast<const float*>(a.data());
     const float* pb = static_cast<const float*>(b.data());
     float* pc = static_cast<float*>(c.mutable_data());
-    py::gil_scoped_release nogil;
-    sgemm(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    run_native([&] { sgemm(trans_a, trans_b, M, N, K, alpha, pa, lda, pb, ldb, beta, pc, ldc); });
   }, py::arg("a"), py::arg("b"), py::arg("c"), py::arg("trans_a") = false, py::arg("trans_b") = false,
      py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f,
      "c = alpha * op(a) @ op(b) + beta * c, in place. Rows may be strided (leading dimension).");
@@ -316,13 +381,11 @@ PYBIND11_MODULE(_core, m) {
     if (!c0.is_none()) { ca = py::array(c0); pc = in_f32(ca, "c0", {B, H}); }
     int act = act_from_name(activation), ract = act_from_name(recurrent_activation);
     if (act == ACT_SOFTMAX || ract == ACT_SOFTMAX) throw std::invalid_argument("LSTM activations cannot be 'softmax'");
+    pass->x = x;
     pass->kernel = kernel;
     pass->recurrent_kernel = recurrent_kernel;
     pass->has_bias = pb != nullptr;
-    {
-      py::gil_scoped_release nogil;
-      lstm_forward(pass->s, px, pW, pU, pb, ph, pc, B, T, I, H, act, ract, go_backwards);
-    }
+    run_native([&] { lstm_forward(pass->s, px, pW, pU, pb, ph, pc, B, T, I, H, act, ract, go_backwards); });
     return pass;
   }, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias") = py::none(),
      py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::arg("activation") = "tanh",
@@ -435,8 +498,26 @@ PYBIND11_MODULE(_core, m) {
      py::arg("epsilon") = 1e-7);
 
   // ---- Network ----
-  py::class_<PyNetwork>(m, "Network", "A Sequential model's native executor (private).")
+  pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1); });
+  py::class_<WeightLock, std::shared_ptr<WeightLock>>(m, "WeightLock",
+      "The lock a model's executors share: inference shared, weight writes exclusive (private).")
       .def(py::init<>())
+      .def("acquire_exclusive", [](WeightLock& l) {
+        std::shared_mutex& m = l.get();
+        if (!m.try_lock()) { py::gil_scoped_release nogil; m.lock(); }
+      }, "Block (without the GIL) until no executor reads or writes the weights.")
+      .def("release_exclusive", [](WeightLock& l) { l.get().unlock(); })
+      .def("acquire_shared", [](WeightLock& l) {
+        std::shared_mutex& m = l.get();
+        if (!m.try_lock_shared()) { py::gil_scoped_release nogil; m.lock_shared(); }
+      })
+      .def("release_shared", [](WeightLock& l) { l.get().unlock_shared(); });
+
+  py::class_<PyNetwork>(m, "Network", "A Sequential model's native executor (private).")
+      .def(py::init<std::shared_ptr<WeightLock>>(), py::arg("lock") = nullptr)
+      .def_property_readonly("lock", [](PyNetwork& n) { return n.lock; })
+      .def("weights_changed", [](PyNetwork& n) { n.net.weights_changed(); },
+           "Weights or optimizer slots were written from Python (set_weights, a load).")
       .def("add_lstm", [](PyNetwork& n, long units, long input_dim, py::object W, py::object U, py::object b,
                           const std::string& act, const std::string& ract, bool rs, bool stateful, bool gb,
                           float dropout, float recurrent_dropout) {
@@ -488,7 +569,16 @@ PYBIND11_MODULE(_core, m) {
          py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("rho") = 0.9,
          py::arg("epsilon") = 1e-7, py::arg("decay") = 0.0)
       .def_property("iterations", [](PyNetwork& n) { return n.net.iterations; },
-                    [](PyNetwork& n, int64_t it) { n.net.iterations = it; })
+                    [](PyNetwork& n, py::object it) {
+                      long long v = 0;
+                      if (!py::isinstance<py::int_>(it) || (v = PyLong_AsLongLong(it.ptr()), PyErr_Occurred()) ||
+                          v < 0 || v >= (1LL << 62)) {
+                        PyErr_Clear();
+                        throw std::invalid_argument("`iterations` must be an integer in [0, 2**62); received " +
+                                                    std::string(py::repr(it)).substr(0, 100));
+                      }
+                      n.net.iterations = v;
+                    })
       .def("output_shape", [](PyNetwork& n, long B, long T, long F, bool seq) {
         Dims d = n.net.output_dims(Dims{B, T, F, seq});
         if (d.seq) return py::tuple(py::make_tuple(d.B, d.T, d.F));
@@ -506,27 +596,29 @@ PYBIND11_MODULE(_core, m) {
         for (long i = 0; i < N; ++i)
           if (pi[i] < 0 || pi[i] >= N) throw std::invalid_argument("`idx` holds an out-of-range sample index");
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
-        auto losses = new_array({std::max<long>(0, k1 - k0)});
+        if (k0 < 0 || k1 < k0 || checked_mul(k0, bs, "batch offsets") >= N + bs * (k1 > k0))
+          throw std::invalid_argument("internal error in train_batches: batch range");
+        auto losses = new_array({k1 - k0});
         std::vector<double> dl(std::max<long>(1, k1 - k0));
         StepStats total;
-        bool bad = false, interrupted_flag = false;
+        int failure = STEP_OK;
         long done;
         {
-          py::gil_scoped_release nogil;
-          auto interrupted = [&]() {
-            py::gil_scoped_acquire gil;
-            if (PyErr_CheckSignals() != 0) { interrupted_flag = true; return true; }
-            return false;
-          };
-          done = n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed,
-                                     dl.data(), total, &bad, interrupted);
+          ExclusiveHold hold(*n.lock);
+          done = run_native([&] {
+            return n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed,
+                                       dl.data(), total, &failure);
+          });
         }
-        for (long k = 0; k < k1 - k0; ++k) losses.mutable_data()[k] = k < done + (bad ? 1 : 0) ? (float)dl[k] : 0.0f;
-        if (interrupted_flag) throw py::error_already_set();
-        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, bad);
+        for (long k = 0; k < k1 - k0; ++k)
+          losses.mutable_data()[k] = k < done + (failure ? 1 : 0) ? (float)dl[k] : 0.0f;
+        // stopped between batches: the poller ran the signal handlers, which set the error
+        if (done < k1 - k0 && failure == STEP_OK && PyErr_Occurred()) throw py::error_already_set();
+        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, failure);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
          py::arg("seed") = 0, py::arg("sparse") = false,
-         "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, bad).")
+         "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, "
+         "failure) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite.")
       .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
@@ -535,18 +627,15 @@ PYBIND11_MODULE(_core, m) {
         Dims sample = dims_of(x, "x");
         const long N = x.shape(0), xl = per_sample(x), yl = per_sample(y);
         StepStats total;
-        bool interrupted_flag = false;
-        {
-          py::gil_scoped_release nogil;
+        SharedHold hold(*n.lock);
+        run_native([&] {
           for (long s0 = 0; s0 < N; s0 += bs) {
             Dims in = sample;
             in.B = std::min(bs, N - s0);
             n.net.test_step(px + s0 * xl, in, pyv + s0 * yl, total);
-            py::gil_scoped_acquire gil;
-            if (PyErr_CheckSignals() != 0) { interrupted_flag = true; break; }
+            if (s0 + bs < N && interruption_requested()) throw Interrupted();
           }
-        }
-        if (interrupted_flag) throw py::error_already_set();
+        });
         return py::make_tuple(total.loss, metric_list(total, 8), total.samples);
       }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false)
       .def("predict", [](PyNetwork& n, py::array x, long bs, py::array out) {
@@ -555,33 +644,28 @@ PYBIND11_MODULE(_core, m) {
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
         const long N = x.shape(0), xl = per_sample(x);
         Dims od = n.net.output_dims(Dims{std::min(bs, N), sample.T, sample.F, sample.seq});
-        const long ol = od.seq ? od.T * od.F : od.F;
+        const long ol = od.seq ? checked_mul(od.T, od.F, "the output") : od.F;
         float* po = out_f32(out, "out");
-        if ((long)out.size() != N * ol) throw std::invalid_argument("internal error in predict: output size");
-        bool interrupted_flag = false;
-        {
-          py::gil_scoped_release nogil;
+        if ((long)out.size() != checked_mul(N, ol, "the output"))
+          throw std::invalid_argument("internal error in predict: output size");
+        SharedHold hold(*n.lock);
+        run_native([&] {
           for (long s0 = 0; s0 < N; s0 += bs) {
             Dims in = sample;
             in.B = std::min(bs, N - s0);
             const float* y = n.net.predict_step(px + s0 * xl, in);
             std::memcpy(po + s0 * ol, y, sizeof(float) * in.B * ol);
-            if (N > bs) {
-              py::gil_scoped_acquire gil;
-              if (PyErr_CheckSignals() != 0) { interrupted_flag = true; break; }
-            }
+            if (s0 + bs < N && interruption_requested()) throw Interrupted();
           }
-        }
-        if (interrupted_flag) throw py::error_already_set();
+        });
       }, py::arg("x"), py::arg("batch_size"), py::arg("out"))
       .def("compute_gradients", [](PyNetwork& n, py::array x, py::array y, uint64_t seed, bool sparse) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
         check_targets(n, x, y, sparse);
         Dims in = dims_of(x, "x");
-        double loss;
-        { py::gil_scoped_release nogil; loss = n.net.compute_gradients(px, in, pyv, seed); }
-        return loss;
+        SharedHold hold(*n.lock);  // reads the weights; writes only this executor's gradients
+        return run_native([&] { return n.net.compute_gradients(px, in, pyv, seed); });
       }, py::arg("x"), py::arg("y"), py::arg("seed") = 0, py::arg("sparse") = false)
       .def("gradients", [](py::object self) {
         PyNetwork& n = self.cast<PyNetwork&>();

@@ -8,11 +8,11 @@
 // are owned here.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "kernels/checked.h"
 #include "kernels/kernels.h"
 
 namespace lstmcore {
@@ -20,8 +20,10 @@ namespace lstmcore {
 struct Dims {
   long B = 0, T = 0, F = 0;  // T ignored when !seq
   bool seq = false;          // (B, T, F) when true, else (B, F)
-  long rows() const { return seq ? B * T : B; }
-  long size() const { return rows() * F; }
+  // Element counts, overflow-checked (Network::output_dims checks every layer's dims once,
+  // so a model whose sizes wrap around is refused before anything is allocated).
+  long rows() const { return seq ? checked_mul(B, T, "a layer's rows (batch x timesteps)") : B; }
+  long size() const { return checked_mul(rows(), F, "a layer's output"); }
 };
 
 struct ParamRef {
@@ -47,6 +49,9 @@ class Layer {
   virtual std::vector<ParamRef> params() { return {}; }
   virtual void reset_states() {}
   virtual bool stateful() const { return false; }
+  // A stateful layer keeps the state it had before its last forward, so that a step that
+  // fails after it (an interrupt, an error in a later layer) can be undone.
+  virtual void rollback_state() {}
 };
 
 struct LstmConfig {
@@ -74,10 +79,15 @@ struct OptimizerConfig {
   bool nesterov = false;
 };
 
+// Why a training step was refused (nothing was updated): the loss, a gradient, or the
+// updated weights/slots were not finite.
+enum StepFailure { STEP_OK = 0, STEP_BAD_LOSS = 1, STEP_BAD_GRADIENT = 2, STEP_BAD_UPDATE = 3 };
+
 struct StepStats {
   double loss = 0.0;
   double metric_sums[8] = {0};
   long samples = 0;
+  int failure = STEP_OK;  // of the last train_step
 };
 
 class Network {
@@ -94,7 +104,10 @@ class Network {
 
   // One batch. x (B, T, F) or (B, F) per `in`; y_true laid out like the output (class
   // indices as floats for sparse). Returns false, without updating anything, when the loss
-  // is not finite.
+  // or a gradient is not finite, or when the update would make a weight or an optimizer
+  // slot non-finite (weights and slots are then those before the batch). A step that throws
+  // (Interrupted, a size error) leaves weights, slots and stateful layers' states as they
+  // were.
   bool train_step(const float* x, const Dims& in, const float* y, StepStats& st, uint64_t seed);
   void test_step(const float* x, const Dims& in, const float* y, StepStats& st);
   // Gradients only (no update): for tests and for callers with their own optimizer.
@@ -102,12 +115,13 @@ class Network {
   const float* predict_step(const float* x, const Dims& in);  // owned by the last layer
 
   // A run of batches over gathered rows: batch k covers samples idx[k*bs .. min(N, +bs)).
-  // x is (N, per-sample x_len) and y (N, per-sample y_len). Stops early (returning the
-  // batches done) when interrupted() says so or a loss is not finite (*bad = true).
+  // x is (N, per-sample x_len) and y (N, per-sample y_len). Stops early, returning the
+  // batches done, when interruption_requested() says so between batches, or when a step is
+  // refused (*failure says why; batch_losses[done] holds that batch's loss). An Interrupted
+  // thrown inside a batch leaves that batch undone.
   long train_batches(const float* x, long x_len, const Dims& sample, const float* y, long y_len,
                      const int64_t* idx, long N, long bs, long k0, long k1, uint64_t seed,
-                     double* batch_losses, StepStats& total, bool* bad,
-                     const std::function<bool()>& interrupted);
+                     double* batch_losses, StepStats& total, int* failure);
 
   void reset_states();
   void reset_layer(size_t i) { if (i < layers_.size()) layers_[i]->reset_states(); }
@@ -115,13 +129,21 @@ class Network {
   std::vector<Buffer*> optimizer_slots();  // per parameter: 0, 1 or 2 slots in order
   int slots_per_param() const;
   void ensure_slots();
+  // The weights or optimizer slots were written from outside (set_weights, a loaded file):
+  // the magnitude bounds that let an update skip its backup are recomputed at the next step.
+  void weights_changed() { bounds_valid_ = false; }
 
  private:
   const float* forward_all(const float* x, const Dims& in, bool training, uint64_t seed, Dims& out);
   void backward_all(const float* dy);
-  void apply_update();
+  bool apply_update();  // false (and nothing changed) when the result would not be finite
+  void update_all(double lr);
+  bool update_is_safe(double lr);
   void zero_grads();
-  bool grads_finite();
+  bool grads_finite();  // also records max |g| per parameter for update_is_safe
+  void refresh_bounds();
+  template <class F> auto guarded(F&& step) -> decltype(step());
+  void rollback_states();
 
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<ParamRef> params_;
@@ -131,6 +153,10 @@ class Network {
   std::vector<int> metrics_;
   OptimizerConfig opt_;
   Buffer gy_, xg_, yg_;
+  // Upper bounds of max|w|, max|slot a|, max|slot b| per parameter (see update_is_safe).
+  std::vector<double> wmax_, amax_, bmax_, gmax_, wnew_, anew_, bnew_;
+  size_t forwarded_ = 0;  // layers whose forward ran in the current step
+  bool bounds_valid_ = false;
 };
 
 }  // namespace lstmcore

@@ -9,18 +9,20 @@ Who owns what (as Keras' epoch_iterator.py opens with):
 - validation split: the last fraction of the samples, taken before shuffling (Keras);
 - callbacks: ``CallbackList``; a callback with per-batch hooks makes the native calls one
   batch each;
-- progress bar: ``_progress.Progbar``.
+- progress bar: ``_progress.Progbar``;
+- threads: ``_concurrency.ModelGuard`` (what may run concurrently, what is serialised).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
 
 import numpy as np
 
-from . import _arrays, _config, _core
+from . import _arrays, _concurrency, _config, _core
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -67,7 +69,8 @@ class Sequential:
         self.layers: list[Layer] = []
         self._input_shape = None   # per-sample input shape, e.g. (timesteps or None, features)
         self._fixed_batch = None   # from batch_input_shape
-        self._net = None
+        self._net = None          # the training executor (and stateful inference)
+        self._guard = _concurrency.ModelGuard()
         self._compiled = False
         self.optimizer = None
         self.loss = None
@@ -78,12 +81,17 @@ class Sequential:
         self.history = None
         self._warned_shuffle = False
         self._batch_index = None   # np.arange(batch) reused by train_on_batch
+        self._training_started = False
         for layer in layers or []:
             self.add(layer)
 
     # ---- definition -----------------------------------------------------------------------
     def add(self, layer) -> None:
         """Append a layer. The first layer may carry ``input_shape``/``batch_input_shape``."""
+        with self._guard.mutex:
+            self._add(layer)
+
+    def _add(self, layer) -> None:
         if not isinstance(layer, Layer):
             raise ValueError(f"`Sequential.add` expects an lstmcore layer (lstmcore.layers.*); "
                              f"received {layer!r}")
@@ -103,7 +111,7 @@ class Sequential:
             self._input_shape = tuple(bis[1:])
         self.layers.append(layer)
         layer._model = self
-        self._net = None
+        self._drop_executors()
         if self._input_shape is not None:
             try:
                 self._build(self._input_shape)
@@ -121,7 +129,33 @@ class Sequential:
                 layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self._input_shape = tuple(input_shape)
-        self._net = None
+        self._drop_executors()
+
+    def _unbuild(self, layers_built) -> None:
+        """Undo a build made by a call that then failed: the model is as before the call."""
+        for layer, was_built in zip(self.layers, layers_built):
+            if not was_built:
+                layer.built = False
+                layer._weights = []
+                layer.input_shape = layer.output_shape = None
+        self._input_shape = None
+        self._drop_executors()
+
+    @contextlib.contextmanager
+    def _building_from(self, x):
+        """Build from the data when the model has no input shape yet; if the call then fails
+        (bad targets, bad validation data...), the model goes back to unbuilt."""
+        if self._input_shape is not None:
+            yield
+            return
+        with self._guard.mutex:
+            before = [layer.built for layer in self.layers]
+            self._ensure_built(x)
+            try:
+                yield
+            except BaseException:
+                self._unbuild(before)
+                raise
 
     @property
     def built(self) -> bool:
@@ -184,18 +218,49 @@ class Sequential:
         out("Non-trainable params: 0")
         out(line)
 
-    # ---- the native executor ----------------------------------------------------------------
-    def _native(self):
-        if self._net is None:
-            net = _core.Network()
-            shape = self._input_shape
-            for layer in self.layers:
-                layer._add_native(net, shape)
-                shape = layer.compute_output_shape(shape)
-            if self._compiled:
+    # ---- the native executors ---------------------------------------------------------------
+    def _new_executor(self, training: bool):
+        """A native Network over this model's weights (shared, not copied), with its own
+        activations and workspaces; sharing the model's WeightLock."""
+        net = _core.Network(self._guard.weights)
+        shape = self._input_shape
+        for layer in self.layers:
+            layer._add_native(net, shape)
+            shape = layer.compute_output_shape(shape)
+        if self._compiled:
+            if training:
                 self._configure_native(net)
-            self._net = net
+            else:  # inference: loss and metrics for evaluate, no optimizer slots
+                net.set_loss(self.loss)
+                net.set_metrics(self._metric_codes)
+        return net
+
+    def _native(self):
+        """The training executor (the only one a stateful model uses: it holds the state)."""
+        if self._net is None:
+            self._net = self._new_executor(training=True)
         return self._net
+
+    def _drop_executors(self) -> None:
+        self._net = None
+        self._guard.invalidate()
+
+    @contextlib.contextmanager
+    def _inference(self):
+        """The executor for one predict/evaluate call: the training executor under the
+        mutation lock for a stateful model, else one of the pool's (concurrent calls run in
+        parallel, each on its own)."""
+        if self._stateful():
+            with self._guard.mutex:
+                yield self._native()
+        else:
+            with self._guard.executor(lambda: self._new_executor(training=False)) as net:
+                yield net
+
+    def _weights_written(self) -> None:
+        """Weights or optimizer slots were written from Python (under the exclusive lock)."""
+        if self._net is not None:
+            self._net.weights_changed()
 
     def _configure_native(self, net) -> None:
         net.set_loss(self.loss)
@@ -219,6 +284,10 @@ class Sequential:
                 'categorical_crossentropy', 'sparse_categorical_crossentropy'.
             metrics: list of 'accuracy'/'acc', 'mse', 'mae' (and the explicit accuracies).
         """
+        with self._guard.mutex:
+            self._compile(optimizer, loss, metrics, loss_weights, weighted_metrics, **kwargs)
+
+    def _compile(self, optimizer, loss, metrics, loss_weights, weighted_metrics, **kwargs):
         if kwargs:
             raise TypeError(f"`compile` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         if loss_weights is not None or weighted_metrics is not None:
@@ -246,6 +315,7 @@ class Sequential:
         self._metrics_arg = metrics
         self._compiled = True
         self._resolve_metrics()
+        self._guard.invalidate()  # inference executors carry the loss and metrics
         if self._net is not None:
             self._configure_native(self._net)
 
@@ -283,6 +353,9 @@ class Sequential:
             raise ValueError(f"`{first}` expects {want_rank}D input; received `{name}` with shape {a.shape}")
         if a.shape[0] == 0:
             raise ValueError(f"`{name}` has no samples (shape {a.shape})")
+        if want_rank == 3 and a.shape[1] == 0:
+            raise ValueError(f"`{name}` has zero timesteps (shape {a.shape}); every sample needs "
+                             f"at least one timestep")
         if self._input_shape is not None:
             spec = self._input_shape
             if a.shape[-1] != spec[-1]:
@@ -293,8 +366,6 @@ class Sequential:
                 raise ValueError(f"the model was defined with {spec[0]} timesteps (input shape "
                                  f"{self.input_shape}); received `{name}` with shape {a.shape}. "
                                  f"Use input_shape=(None, {spec[-1]}) to accept any length.")
-            if want_rank == 3 and a.shape[1] == 0:
-                raise ValueError(f"`{name}` has zero timesteps (shape {a.shape})")
         _arrays.check_finite(a, name)
         return a
 
@@ -308,7 +379,7 @@ class Sequential:
     def _prepare_y(self, y, n: int, name="y") -> np.ndarray:
         out = self._sample_output_shape()
         if (type(y) is np.ndarray and y.dtype == np.float32 and y.flags.c_contiguous
-                and y.shape[0] == n and y.shape[1:] == out
+                and y.ndim > 0 and y.shape[0] == n and y.shape[1:] == out
                 and self.loss != "sparse_categorical_crossentropy"):
             _arrays.check_finite(y, name)  # the common case, already in the right layout
             return y
@@ -349,10 +420,11 @@ class Sequential:
         return a.reshape((n,) + tuple(out))
 
     def _prepare_xy(self, x, y):
-        """Validated (x, y); builds the model from x first when it has no input shape yet."""
+        """Validated (x, y); builds the model from x first when it has no input shape yet
+        (and unbuilds it again when y is refused)."""
         x = self._prepare_x(x)
-        self._ensure_built(x)
-        return x, self._prepare_y(y, x.shape[0])
+        with self._building_from(x):
+            return x, self._prepare_y(y, x.shape[0])
 
     def _check_exact_batch(self, n: int, verb: str) -> None:
         if self._stateful() and self._fixed_batch and n != self._fixed_batch:
@@ -380,7 +452,8 @@ class Sequential:
                                  f"`{what}` received {n} samples, which is not a multiple of {fb}. "
                                  f"Trim or pad the data to a multiple of {fb}.")
             return fb
-        return bs if bs is not None else default
+        # a batch larger than the data is the whole data (and a huge one stays in range)
+        return min(bs if bs is not None else default, max(n, 1))
 
     # ---- training -----------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -401,6 +474,20 @@ class Sequential:
             initial_epoch: epoch at which to start (to resume a run).
             seed: seed this fit's shuffling and dropout.
         """
+        with self._guard.mutex:
+            before = [layer.built for layer in self.layers]
+            unbuilt = self._input_shape is None
+            self._training_started = False
+            try:
+                return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                                 validation_data, shuffle, initial_epoch, seed, **kwargs)
+            except BaseException:
+                if unbuilt and not self._training_started:  # refused before any step
+                    self._unbuild(before)
+                raise
+
+    def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+             validation_data, shuffle, initial_epoch, seed, **kwargs):
         for k in ("batch_input_shape", "input_shape", "input_dim", "input_length"):
             if k in kwargs:
                 raise TypeError(f"`{k}` is an argument of the model's first layer, not of fit(): "
@@ -461,6 +548,7 @@ class Sequential:
             np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
         self.stop_training = False
         self.history = history
+        self._training_started = True
         cbs.call("on_train_begin", {})
         chunk = 1
         for epoch in range(initial_epoch, epochs):
@@ -481,7 +569,7 @@ class Sequential:
                     cbs.call("on_train_batch_begin", k, {})
                 t0 = time.perf_counter()
                 try:
-                    done, blosses, lsum, ms, cnt, bad = net.train_batches(
+                    done, blosses, lsum, ms, cnt, failure = net.train_batches(
                         x, y2, idx, bs, k, k1, epoch_seed, sparse)
                 finally:  # Ctrl-C lands here between batches: keep the step count exact
                     self._sync_iterations()
@@ -490,8 +578,8 @@ class Sequential:
                 samples += cnt
                 msums += np.asarray(ms[:len(self._metric_names)])
                 logs = self._logs(loss_sum, msums, samples)
-                if bad:
-                    failed = (k + done, float(blosses[done]))
+                if failure:
+                    failed = (k + done, float(blosses[done]), failure)
                     break
                 if cbs.wants_batches:
                     blogs = {"loss": float(blosses[0])}
@@ -504,13 +592,12 @@ class Sequential:
                     break
             logs = self._logs(loss_sum, msums, samples)
             if failed is not None:
-                batch, value = failed
+                batch, value, failure = failed
                 logs["loss"] = value
                 self.stop_training = True
-                warnings.warn(f"the loss became {value} at epoch {epoch + 1}, batch {batch + 1}: "
-                              f"training stopped before that batch's update, so the weights are "
-                              f"those after the previous batch. Lower the learning rate or check "
-                              f"the data for extreme values.", RuntimeWarning, stacklevel=2)
+                warnings.warn(self._refused_step_message(failure, value, f"at epoch {epoch + 1}, "
+                                                         f"batch {batch + 1}"),
+                              RuntimeWarning, stacklevel=3)
             if val is not None and failed is None:
                 vres = self._evaluate_arrays(val[0], val[1], val_bs)
                 logs.update({"val_" + k_: v for k_, v in vres.items()})
@@ -518,6 +605,17 @@ class Sequential:
             cbs.call("on_epoch_end", epoch, dict(logs))
         cbs.call("on_train_end", {})
         return history
+
+    def _refused_step_message(self, failure: int, loss: float, where: str) -> str:
+        if failure == 3:
+            what = (f"the update {where} would have made a weight or an optimizer slot "
+                    f"non-finite (learning rate {self.optimizer.learning_rate:g}; the loss was "
+                    f"{loss})")
+        else:
+            what = f"the loss became {loss} {where}"
+        return (f"{what}: training stopped before that batch's update, so the weights are those "
+                f"after the previous batch. Lower the learning rate or check the data for "
+                f"extreme values.")
 
     def _logs(self, loss_sum, msums, samples) -> dict:
         logs = {"loss": float(loss_sum / samples) if samples else float("nan")}
@@ -528,9 +626,9 @@ class Sequential:
         return logs
 
     def _evaluate_arrays(self, x, y, bs) -> dict:
-        net = self._native()
         sparse = self.loss == "sparse_categorical_crossentropy"
-        lsum, ms, cnt = net.evaluate(x, y.reshape(x.shape[0], -1), bs, sparse)
+        with self._inference() as net:
+            lsum, ms, cnt = net.evaluate(x, y.reshape(x.shape[0], -1), bs, sparse)
         return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
@@ -551,9 +649,9 @@ class Sequential:
         _reject_kwargs("predict", kwargs, ("steps", "callbacks"))
         _verbosity(verbose)
         x = self._prepare_x(x)
-        self._ensure_built(x)
-        bs = self._batch_size_for(batch_size, x.shape[0], "predict")
-        return self._predict_arrays(x, bs)
+        with self._building_from(x):
+            bs = self._batch_size_for(batch_size, x.shape[0], "predict")
+            return self._predict_arrays(x, bs)
 
     def _predict_arrays(self, x, bs):
         n = x.shape[0]
@@ -561,7 +659,8 @@ class Sequential:
         if shape and shape[0] is None:  # variable timesteps: follow the input
             shape = (x.shape[1],) + tuple(shape[1:])
         out = np.empty((n,) + tuple(shape), dtype=np.float32)
-        self._native().predict(x, bs, out)
+        with self._inference() as net:
+            net.predict(x, bs, out)
         return out
 
     def predict_classes(self, x, batch_size=None, verbose=0):
@@ -579,6 +678,10 @@ class Sequential:
     def train_on_batch(self, x, y, reset_metrics=True, return_dict=False):
         """One optimizer step on one batch; returns the loss or ``[loss, *metrics]``."""
         self._check_compiled("train_on_batch")
+        with self._guard.mutex:
+            return self._train_on_batch(x, y, return_dict)
+
+    def _train_on_batch(self, x, y, return_dict):
         x, y = self._prepare_xy(x, y)
         n = x.shape[0]
         self._check_exact_batch(n, "trains on")
@@ -587,12 +690,14 @@ class Sequential:
         seed = int(_config.rng().integers(0, 2**63 - 1)) if self._has_dropout() else 0
         if self._batch_index is None or len(self._batch_index) != n:
             self._batch_index = np.arange(n, dtype=np.int64)
-        done, blosses, lsum, ms, cnt, bad = self._native().train_batches(
-            x, y.reshape(n, -1), self._batch_index, n, 0, 1, seed, sparse)
-        self._sync_iterations()
-        if bad:
-            warnings.warn(f"the loss became {float(blosses[0])}: the update was skipped",
-                          RuntimeWarning, stacklevel=2)
+        try:
+            done, blosses, lsum, ms, cnt, failure = self._native().train_batches(
+                x, y.reshape(n, -1), self._batch_index, n, 0, 1, seed, sparse)
+        finally:
+            self._sync_iterations()
+        if failure:
+            warnings.warn(self._refused_step_message(failure, float(blosses[0]), "on this batch"),
+                          RuntimeWarning, stacklevel=3)
             logs = {"loss": float(blosses[0])}
             logs.update({m: float("nan") for m in self._metric_names})
         else:
@@ -612,31 +717,37 @@ class Sequential:
                 and x.shape[1:] == self._input_shape and x.shape[0] > 0
                 and _core.first_nonfinite(x) < 0):
             x = self._prepare_x(x)
-            self._ensure_built(x)
-        self._check_exact_batch(x.shape[0], "predicts")
-        return self._predict_arrays(x, x.shape[0])
+        with self._building_from(x):
+            self._check_exact_batch(x.shape[0], "predicts")
+            return self._predict_arrays(x, x.shape[0])
 
     # ---- state and weights ----------------------------------------------------------------------
     def reset_states(self) -> None:
         """Zero the state of every stateful layer."""
-        if self._net is not None:
-            self._net.reset_states()
+        with self._guard.mutex:
+            if self._net is not None:
+                self._net.reset_states()
 
     def _reset_layer_states(self, layer) -> None:
-        if self._net is not None:
-            self._net.reset_layer_states(self.layers.index(layer))
+        with self._guard.mutex:
+            if self._net is not None:
+                self._net.reset_layer_states(self.layers.index(layer))
 
     def get_weights(self) -> list[np.ndarray]:
-        """All weights, layer by layer, in Keras order and shapes (copies)."""
+        """All weights, layer by layer, in Keras order and shapes (copies, never half-updated)."""
         out = []
-        for layer in self.layers:
-            out.extend(layer.get_weights())
+        with self._guard.shared():
+            for layer in self.layers:
+                out.extend(layer.get_weights())
         return out
 
     def set_weights(self, weights) -> None:
         """Set all weights from a list like ``get_weights()``; everything is checked before
         anything is written."""
-        weights = list(weights)
+        with self._guard.mutex:
+            self._set_weights(list(weights))
+
+    def _set_weights(self, weights) -> None:
         expected = sum(len(l.weights) for l in self.layers)
         if len(weights) != expected:
             raise ValueError(f"the model expects {expected} weight arrays "
@@ -657,9 +768,11 @@ class Sequential:
                     raise ValueError(f"weight {i + j} (layer `{layer.name}`) contains NaN or Inf")
             checked.append((layer, part))
             i += k
-        for layer, part in checked:
-            if part:
-                layer.set_weights(part)
+        with self._guard.exclusive():
+            for layer, part in checked:
+                for cur, new in zip(layer.weights, part):
+                    np.copyto(cur, np.asarray(new, dtype=np.float32))
+            self._weights_written()
 
     # ---- configs, saving and pickling ------------------------------------------------------------
     def get_config(self) -> dict:
@@ -680,11 +793,13 @@ class Sequential:
     def save(self, filepath) -> None:
         """Save architecture, weights, compile settings and optimizer state to one file."""
         from . import saving
-        saving.save_model(self, filepath)
+        with self._guard.mutex:
+            saving.save_model(self, filepath)
 
     def save_weights(self, filepath) -> None:
         from . import saving
-        saving.save_weights(self, filepath)
+        with self._guard.mutex:
+            saving.save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
         from . import saving
@@ -692,11 +807,14 @@ class Sequential:
 
     def __reduce__(self):
         from . import saving
-        return (saving.model_from_bytes, (saving.model_to_bytes(self),))
+        with self._guard.mutex:
+            return (saving.model_from_bytes, (saving.model_to_bytes(self),))
 
     def __deepcopy__(self, memo):
         from . import saving
-        return saving.model_from_bytes(saving.model_to_bytes(self))
+        with self._guard.mutex:
+            data = saving.model_to_bytes(self)
+        return saving.model_from_bytes(data)
 
 
 def load_model(filepath, compile=True):

@@ -1,0 +1,97 @@
+"""How one model is shared by threads and survives fork().
+
+The contract (README, "Threads and processes"):
+- ``predict``, ``evaluate``, ``test_on_batch`` and ``get_weights`` may be called from any
+  number of threads at once. A stateless model gives each concurrent call its own native
+  executor (the layers' activations and workspaces; the weights are shared, not copied), so
+  they run in parallel and give bit-identical results to one call at a time.
+- Everything that changes the model — ``fit``, ``train_on_batch``, ``compile``,
+  ``set_weights`` (of the model or a layer), ``load_weights``, ``reset_states``, ``add``, and
+  any call on a *stateful* model (its state is one per model) — is serialised: a second such
+  call waits for the first. They hold the model's mutation lock (re-entrant: callbacks inside
+  ``fit`` may call them).
+- Weights are never read half-written: a native training step, and every write of weights or
+  optimizer slots, holds the model's ``WeightLock`` exclusively; inference holds it shared.
+  A ``predict`` during ``fit`` therefore sees the weights between two batches.
+- After ``fork()`` a lock may be held by a thread that does not exist in the child: the
+  locks are made anew on their first use in the child (``generation`` below; the native
+  WeightLock does the same itself), and the native thread pool runs serially there until
+  ``set_num_threads`` is called.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+from . import _core
+
+generation = 0  # bumped in every forked child
+
+
+def _after_fork_in_child() -> None:
+    global generation
+    generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class ModelGuard:
+    """A model's mutation lock (an RLock), its native WeightLock, and its pool of inference
+    executors."""
+
+    __slots__ = ("_gen", "_mutex", "weights", "pool", "pool_gen")
+
+    def __init__(self):
+        self._gen = generation
+        self._mutex = threading.RLock()
+        self.weights = _core.WeightLock()
+        self.pool: list = []
+        self.pool_gen = 0
+
+    @property
+    def mutex(self) -> threading.RLock:
+        if self._gen != generation:  # forked: the parent's holder does not exist here
+            self._gen = generation
+            self._mutex = threading.RLock()
+        return self._mutex
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        """Hold the weights exclusively (waits, without the GIL, for running steps/predicts)."""
+        self.weights.acquire_exclusive()
+        try:
+            yield
+        finally:
+            self.weights.release_exclusive()
+
+    @contextlib.contextmanager
+    def shared(self):
+        self.weights.acquire_shared()
+        try:
+            yield
+        finally:
+            self.weights.release_shared()
+
+    def invalidate(self) -> None:
+        """The layers or the compile settings changed: executors built before are dropped
+        (those in use are not returned to the pool)."""
+        self.pool = []
+        self.pool_gen += 1
+
+    @contextlib.contextmanager
+    def executor(self, build):
+        """An inference executor for this call: a free one from the pool, else a new one."""
+        gen = self.pool_gen
+        try:
+            net = self.pool.pop()
+        except IndexError:
+            net = build()
+        try:
+            yield net
+        finally:
+            if gen == self.pool_gen:
+                self.pool.append(net)
