@@ -7,14 +7,29 @@ from __future__ import annotations
 
 import math
 
+# The native update computes in float32: a hyper-parameter that is finite in float64 but not in
+# float32 (Adam(lr=1e39)) would turn every weight into inf or NaN at the first step.
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_ITERATIONS = 2**62  # the native step counter is an int64; Adam raises betas to its power
+_MAX_ECHO = 100
+
+
+def _show(value) -> str:
+    """repr(value) cut to 100 characters (values may come from a model file)."""
+    text = repr(value)
+    return text if len(text) <= _MAX_ECHO else f"{text[:_MAX_ECHO]}... ({len(text)} characters)"
+
 
 def _number(value, arg, cls, lo=None, lo_open=False, hi=None, hi_open=False):
     if isinstance(value, bool):
         value = None
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{cls}` expects `{arg}` to be a number; received {arg}={value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"`{cls}` expects `{arg}` to be a number; received {arg}={_show(value)}") from None
+    if math.isfinite(v) and abs(v) > FLOAT32_MAX:
+        raise ValueError(f"`{cls}` expects `{arg}` to be finite in float32 (|{arg}| <= "
+                         f"{FLOAT32_MAX!r}); received {arg}={_show(value)}")
     ok = math.isfinite(v)
     if ok and lo is not None:
         ok = v > lo if lo_open else v >= lo
@@ -30,7 +45,7 @@ def _number(value, arg, cls, lo=None, lo_open=False, hi=None, hi_open=False):
         else:
             rng = f"{'<' if hi_open else '<='} {hi}"
         where = f"in {rng}" if lo is not None and hi is not None else rng
-        raise ValueError(f"`{cls}` expects `{arg}` {where}; received {arg}={value!r}")
+        raise ValueError(f"`{cls}` expects `{arg}` {where}; received {arg}={_show(value)}")
     return v
 
 
@@ -42,21 +57,44 @@ class Optimizer:
     def __init__(self, learning_rate, lr=None, decay=0.0, name=None, **kwargs):
         cls = type(self).__name__
         if kwargs:
-            raise TypeError(f"`{cls}` got unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
+            bad = ", ".join(sorted(map(str, kwargs)))
+            if len(bad) > 2 * _MAX_ECHO:
+                bad = f"{bad[:2 * _MAX_ECHO]}... ({len(kwargs)} arguments)"
+            raise TypeError(f"`{cls}` got unexpected keyword argument(s): {bad}")
         if lr is not None:
             learning_rate = lr
-        self.learning_rate = _number(learning_rate, "learning_rate", cls, lo=0.0, lo_open=True)
+        self.learning_rate = learning_rate
         self.decay = _number(decay, "decay", cls, lo=0.0)
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"`{cls}` expects `name` to be a string; received name={_show(name)}")
         self.name = name or cls
         self.iterations = 0
 
     @property
+    def learning_rate(self) -> float:
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value) -> None:
+        self._learning_rate = _number(value, "learning_rate", type(self).__name__, lo=0.0,
+                                      lo_open=True)
+
+    @property
     def lr(self) -> float:
-        return self.learning_rate
+        return self._learning_rate
 
     @lr.setter
     def lr(self, value) -> None:
-        self.learning_rate = _number(value, "lr", type(self).__name__, lo=0.0, lo_open=True)
+        self._learning_rate = _number(value, "lr", type(self).__name__, lo=0.0, lo_open=True)
+
+    def _slots_per_weight(self) -> int:
+        """How many optimizer slots the native update keeps per weight array (as
+        ``Network::slots_per_param``): each is a flat float32 array of the weight's size."""
+        return 0
+
+    def _nonnegative_slots(self) -> tuple[int, ...]:
+        """Which of a weight's slots hold running squares (must be >= 0 when loaded)."""
+        return ()
 
     def _native_args(self) -> dict:
         return {"lr": self.learning_rate, "decay": self.decay}
@@ -90,6 +128,9 @@ class SGD(Optimizer):
     def _native_args(self) -> dict:
         return dict(super()._native_args(), momentum=self.momentum, nesterov=self.nesterov)
 
+    def _slots_per_weight(self) -> int:
+        return 1 if self.momentum != 0.0 else 0  # the velocity
+
     def get_config(self) -> dict:
         return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
 
@@ -117,6 +158,12 @@ class Adam(Optimizer):
         return dict(super()._native_args(), beta_1=self.beta_1, beta_2=self.beta_2,
                     epsilon=self.epsilon)
 
+    def _slots_per_weight(self) -> int:
+        return 2  # m, v
+
+    def _nonnegative_slots(self) -> tuple[int, ...]:
+        return (1,)
+
     def get_config(self) -> dict:
         return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2,
                     epsilon=self.epsilon)
@@ -142,6 +189,12 @@ class RMSprop(Optimizer):
     def _native_args(self) -> dict:
         return dict(super()._native_args(), rho=self.rho, epsilon=self.epsilon)
 
+    def _slots_per_weight(self) -> int:
+        return 1  # v
+
+    def _nonnegative_slots(self) -> tuple[int, ...]:
+        return (0,)
+
     def get_config(self) -> dict:
         return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
 
@@ -164,8 +217,27 @@ def serialize(opt: Optimizer) -> dict:
 
 
 def deserialize(config: dict) -> Optimizer:
+    """An optimizer from ``{"class_name": ..., "config": {...}}`` (as ``serialize`` writes);
+    the config may come from a model file, so anything malformed is a ValueError."""
     classes = {"SGD": SGD, "Adam": Adam, "RMSprop": RMSprop}
-    cls = classes.get(config.get("class_name")) if isinstance(config, dict) else None
+    name = config.get("class_name") if isinstance(config, dict) else None
+    cls = classes.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown optimizer config {config!r:.200}")
-    return cls.from_config(dict(config["config"]))
+        raise ValueError(f"unknown optimizer config {_show(config)}; expected a dict with "
+                         f"'class_name' 'SGD', 'Adam' or 'RMSprop' and a 'config' dict")
+    inner = config.get("config")
+    if not isinstance(inner, dict):
+        raise ValueError(f"the config of a `{name}` optimizer must be a dict; received "
+                         f"{_show(inner)}")
+    try:
+        return cls.from_config(dict(inner))
+    except TypeError as e:  # an unknown keyword
+        raise ValueError(str(e)) from None
+
+
+def check_iterations(value) -> int:
+    """The optimizer step count, as read from a file: an int in [0, 2**62)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_ITERATIONS:
+        raise ValueError(f"the optimizer's `iterations` must be an integer in [0, 2**62); "
+                         f"received iterations={_show(value)}")
+    return value

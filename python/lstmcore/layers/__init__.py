@@ -1,7 +1,7 @@
 """Keras-compatible layers: ``from lstmcore.layers import LSTM, Dense``."""
 
 from .activation import Activation
-from .base import Layer
+from .base import Layer, _show
 from .bidirectional import Bidirectional
 from .dense import Dense
 from .dropout import Dropout
@@ -21,11 +21,17 @@ def serialize(layer) -> dict:
 
 
 def deserialize(config: dict):
+    """A layer from ``{"class_name": ..., "config": {...}}``; the config may come from a file,
+    so anything malformed is a ValueError with the received value cut short."""
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise ValueError(f"a layer config must be a dict with 'class_name' and 'config'; "
-                         f"received {config!r:.200}")
-    cls = _CLASSES.get(config["class_name"])
+                         f"received {_show(config, 200)}")
+    name = config["class_name"]
+    cls = _CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown layer class {config['class_name']!r}; expected one of "
+        raise ValueError(f"unknown layer class {_show(name)}; expected one of "
                          f"{', '.join(sorted(_CLASSES))}")
+    if not isinstance(config["config"], dict):
+        raise ValueError(f"the config of a `{name}` layer must be a dict; received "
+                         f"{_show(config['config'])}")
     return cls.from_config(dict(config["config"]))

@@ -21,24 +21,68 @@ def _unique_name(prefix: str) -> str:
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
+# Every dimension a user or a model file gives (units, RepeatVector's n, input dims, the batch
+# size of batch_input_shape) is bounded here, before anything is allocated: the native core
+# indexes with 32-bit sizes in places, and a file must not be able to ask for 2**62 timesteps.
+MAX_DIM = 2**31 - 1
+MAX_NDIM = 32    # entries of input_shape / batch_input_shape (NumPy's historical maximum)
+MAX_ECHO = 100   # characters of a received value echoed in an error message
+
+
+def _show(value, limit: int = MAX_ECHO) -> str:
+    """repr(value) for an error message, cut to `limit` characters: a value read from a file
+    may be a 20 MB string, and the message must stay readable."""
+    try:
+        text = repr(value)
+    except Exception:  # a hostile object's __repr__ is not worth failing over
+        text = f"<{type(value).__name__}>"
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text)} characters)"
+    return text
+
+
 def _shape_tuple(value, arg: str, allow_none_first: bool = False):
+    if isinstance(value, (str, bytes, dict)):
+        value = None  # not a sequence of dimensions, though tuple() would accept it
     try:
         shape = tuple(value)
     except TypeError:
-        raise ValueError(f"`{arg}` must be a tuple; received {arg}={value!r}") from None
+        raise ValueError(f"`{arg}` must be a tuple; received {arg}={_show(value)}") from None
+    if len(shape) > MAX_NDIM:
+        raise ValueError(f"`{arg}` may have at most {MAX_NDIM} entries; received {len(shape)}: "
+                         f"{arg}={_show(value)}")
     for i, s in enumerate(shape):
         if s is None and (i == 0 and allow_none_first or i < len(shape) - 1):
             continue
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
             raise ValueError(f"`{arg}` entries must be positive integers (or None for a variable "
-                             f"length); received {arg}={value!r}")
+                             f"length); received {arg}={_show(value)}")
+        if s > MAX_DIM:
+            raise ValueError(f"`{arg}` entries must be at most {MAX_DIM} (2**31 - 1); received "
+                             f"{arg}={_show(value)}")
     return tuple(None if s is None else int(s) for s in shape)
 
 
 def check_positive_int(value, arg: str, layer: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{layer}` expects `{arg}` to be a positive integer; received {arg}={value!r}")
+        raise ValueError(f"`{layer}` expects `{arg}` to be a positive integer; received "
+                         f"{arg}={_show(value)}")
+    if value > MAX_DIM:
+        raise ValueError(f"`{layer}` expects `{arg}` to be a positive integer of at most {MAX_DIM} "
+                         f"(2**31 - 1); received {arg}={_show(value)}")
     return int(value)
+
+
+def check_elements(shape, layer: str) -> None:
+    """Refuse a per-sample shape with more than MAX_DIM elements (e.g. RepeatVector(2**30)
+    after a wide layer): one sample alone would need more than 8 GB."""
+    n = 1
+    for s in shape:
+        if s is not None:
+            n *= int(s)
+    if n > MAX_DIM:
+        raise ValueError(f"`{layer}` would produce a per-sample shape {_show(tuple(shape))} of {n} "
+                         f"elements; at most {MAX_DIM} (2**31 - 1) are supported")
 
 
 def check_rate(value, arg: str, layer: str) -> float:
@@ -47,7 +91,7 @@ def check_rate(value, arg: str, layer: str) -> float:
     except (TypeError, ValueError):
         v = float("nan")
     if not 0.0 <= v < 1.0:
-        raise ValueError(f"`{layer}` expects `{arg}` in [0, 1); received {arg}={value!r}")
+        raise ValueError(f"`{layer}` expects `{arg}` in [0, 1); received {arg}={_show(value)}")
     return v
 
 
@@ -67,23 +111,30 @@ class Layer:
                  input_length=None, trainable=True, dtype=None, **kwargs):
         cls = type(self).__name__
         if kwargs:
-            bad = ", ".join(sorted(kwargs))
+            bad = ", ".join(sorted(map(str, kwargs)))
+            if len(bad) > 2 * MAX_ECHO:
+                bad = f"{bad[:2 * MAX_ECHO]}... ({len(kwargs)} arguments)"
             raise TypeError(f"`{cls}` got unexpected keyword argument(s): {bad}")
         if dtype not in (None, "float32", np.float32):
-            raise ValueError(f"`{cls}` computes in float32 only; received dtype={dtype!r}")
+            raise ValueError(f"`{cls}` computes in float32 only; received dtype={_show(dtype)}")
         self.name = name if name is not None else _unique_name(_snake(cls))
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"`name` must be a non-empty string; received name={name!r}")
+            raise ValueError(f"`name` must be a non-empty string; received name={_show(name)}")
         self.trainable = bool(trainable)
         self._batch_input_shape = None
         if batch_input_shape is not None:
             shape = _shape_tuple(batch_input_shape, "batch_input_shape", allow_none_first=True)
             if len(shape) < 2:
                 raise ValueError(f"`batch_input_shape` must include the batch size and the "
-                                 f"per-sample shape, e.g. (10, 5, 1); received {batch_input_shape!r}")
+                                 f"per-sample shape, e.g. (10, 5, 1); received "
+                                 f"{_show(batch_input_shape)}")
             self._batch_input_shape = shape
         elif input_shape is not None:
-            self._batch_input_shape = (None,) + _shape_tuple(input_shape, "input_shape")
+            shape = _shape_tuple(input_shape, "input_shape")
+            if not shape:
+                raise ValueError("`input_shape` must give the per-sample shape, e.g. (5, 1) for 5 "
+                                 "timesteps of 1 feature; received input_shape=()")
+            self._batch_input_shape = (None,) + shape
         elif input_dim is not None:
             check_positive_int(input_dim, "input_dim", cls)
             if input_length is not None:
@@ -104,6 +155,12 @@ class Layer:
     def _uses_dropout(self) -> bool:
         """Whether training draws dropout masks (and so needs a seed)."""
         return False
+
+    def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
+        """The shapes of the weights `build(input_shape)` creates, in Keras order, computed
+        without allocating anything (the model loader checks a file's arrays against them
+        before building). Raises ValueError for an input shape the layer cannot take."""
+        return []
 
     def build(self, input_shape) -> None:
         """Create the weights for a per-sample input shape (without the batch axis)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from .base import Layer
+from .base import Layer, _show
 from .lstm import LSTM
 
 MERGE_MODES = ("concat", "sum", "mul", "ave")
@@ -24,10 +24,10 @@ class Bidirectional(Layer):
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(layer, LSTM):
-            raise ValueError(f"`Bidirectional` wraps an `LSTM`; received {layer!r}")
+            raise ValueError(f"`Bidirectional` wraps an `LSTM`; received {_show(layer)}")
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"`merge_mode` must be one of {', '.join(map(repr, MERGE_MODES))}; "
-                             f"received merge_mode={merge_mode!r}")
+                             f"received merge_mode={_show(merge_mode)}")
         if layer.go_backwards:
             raise ValueError("`Bidirectional` runs its own backward copy of the layer; wrap an "
                              "`LSTM` with go_backwards=False")
@@ -47,6 +47,10 @@ class Bidirectional(Layer):
 
     def _sequence_input(self) -> bool:
         return True
+
+    def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
+        return (self.forward_layer._weight_shapes(input_shape)
+                + self.backward_layer._weight_shapes(input_shape))
 
     def build(self, input_shape) -> None:
         self.forward_layer.build(input_shape)

@@ -34,15 +34,19 @@ class Dense(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
-    def build(self, input_shape) -> None:
-        features = input_shape[-1]
+    def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
+        features = input_shape[-1] if len(input_shape) else None
         if features is None:
             raise ValueError("`Dense` needs a known last input axis")
-        self.kernel = initializers.make(self.kernel_initializer, (features, self.units))
+        return [(features, self.units), (self.units,)] if self.use_bias else [(features, self.units)]
+
+    def build(self, input_shape) -> None:
+        shapes = self._weight_shapes(input_shape)
+        self.kernel = initializers.make(self.kernel_initializer, shapes[0])
         self._weights = [self.kernel]
         self.bias = None
         if self.use_bias:
-            self.bias = initializers.make(self.bias_initializer, (self.units,))
+            self.bias = initializers.make(self.bias_initializer, shapes[1])
             self._weights.append(self.bias)
         self.input_shape = (None,) + tuple(input_shape)
         self.output_shape = (None,) + self.compute_output_shape(input_shape)

@@ -74,7 +74,7 @@ class LSTM(Layer):
     def _sequence_input(self) -> bool:
         return True
 
-    def build(self, input_shape) -> None:
+    def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
         if len(input_shape) != 2:
             raise ValueError(f"`LSTM` expects 3D input (samples, timesteps, features); received a "
                              f"per-sample shape {tuple(input_shape)}. Reshape your data to "
@@ -82,12 +82,18 @@ class LSTM(Layer):
         features = input_shape[-1]
         if features is None:
             raise ValueError("`LSTM` needs a known number of features (the last input axis)")
+        G = 4 * self.units  # gates i, f, c, o side by side (Keras layout)
+        shapes = [(features, G), (self.units, G)]
+        return shapes + [(G,)] if self.use_bias else shapes
+
+    def build(self, input_shape) -> None:
+        shapes = self._weight_shapes(input_shape)
         H = self.units
-        self.kernel = initializers.make(self.kernel_initializer, (features, 4 * H))
-        self.recurrent_kernel = initializers.make(self.recurrent_initializer, (H, 4 * H))
+        self.kernel = initializers.make(self.kernel_initializer, shapes[0])
+        self.recurrent_kernel = initializers.make(self.recurrent_initializer, shapes[1])
         self._weights = [self.kernel, self.recurrent_kernel]
         if self.use_bias:
-            self.bias = initializers.make(self.bias_initializer, (4 * H,))
+            self.bias = initializers.make(self.bias_initializer, shapes[2])
             if self.unit_forget_bias:
                 self.bias[H:2 * H] = 1.0
             self._weights.append(self.bias)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Layer, check_positive_int
+from .base import Layer, check_elements, check_positive_int
 
 
 class RepeatVector(Layer):
@@ -31,7 +31,9 @@ class RepeatVector(Layer):
             raise ValueError(f"`RepeatVector` expects 2D input (samples, features); received a "
                              f"per-sample shape {tuple(input_shape)} (did the LSTM before it "
                              f"set return_sequences=True?)")
-        return (self.n, input_shape[0])
+        out = (self.n, input_shape[0])
+        check_elements(out, "RepeatVector")
+        return out
 
     def _add_native(self, net, input_shape) -> None:
         net.add_repeat_vector(self.n)

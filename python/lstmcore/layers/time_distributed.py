@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Layer
+from .base import Layer, _show
 from .dense import Dense
 
 
@@ -19,16 +19,18 @@ class TimeDistributed(Layer):
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(layer, Dense):
-            raise ValueError(f"`TimeDistributed` supports a `Dense` layer; received {layer!r}")
+            raise ValueError(f"`TimeDistributed` supports a `Dense` layer; received {_show(layer)}")
         self.layer = layer
 
     def _sequence_input(self) -> bool:
         return True
 
+    def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
+        self.compute_output_shape(input_shape)  # the 3D-input check
+        return self.layer._weight_shapes(input_shape)
+
     def build(self, input_shape) -> None:
-        if len(input_shape) != 2:
-            raise ValueError(f"`TimeDistributed` expects 3D input (samples, timesteps, features); "
-                             f"received a per-sample shape {tuple(input_shape)}")
+        self.compute_output_shape(input_shape)  # the 3D-input check
         self.layer.build(input_shape)
         self._weights = self.layer._weights
         self.input_shape = (None,) + tuple(input_shape)
