@@ -33,6 +33,7 @@ such as a missing file), with any echoed value from the file cut to 100 characte
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import io
 import json
@@ -66,7 +67,18 @@ _F32 = np.dtype("<f4")
 
 
 class _Refused(ValueError):
-    """A ValueError raised by the loader itself (never re-wrapped)."""
+    """A ValueError raised by the loader itself (never re-wrapped); the public entry points
+    re-raise it as a plain ValueError, the documented type."""
+
+
+def _plain_value_errors(load):
+    @functools.wraps(load)
+    def wrapper(*args, **kwargs):
+        try:
+            return load(*args, **kwargs)
+        except _Refused as e:
+            raise ValueError(str(e)) from None
+    return wrapper
 
 
 def _reason(e: BaseException, limit: int = 300) -> str:
@@ -583,10 +595,12 @@ def _check_slots(slots, opt, what: str) -> None:
 # -------------------------------------------------------------------------------------------------
 # Loading
 # -------------------------------------------------------------------------------------------------
+@_plain_value_errors
 def model_from_bytes(data, compile: bool = True, what: str = "the model data"):
     return _load(data, compile, what)
 
 
+@_plain_value_errors
 def load_model(filepath, compile: bool = True):
     return _load(filepath, compile, f"file {os.fspath(filepath)!r}")
 
@@ -667,6 +681,7 @@ def _load(source, compile: bool, what: str):
     return model
 
 
+@_plain_value_errors
 def load_weights(model, filepath) -> None:
     """Set `model`'s weights from a file; everything is read and checked before any weight
     changes, so a rejected file leaves the model as it was."""
