@@ -35,6 +35,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+import inspect
 import io
 import json
 import math
@@ -59,6 +60,7 @@ VERSION = 1
 MAX_JSON_BYTES = 16 << 20   # lstmcore.json; a 1000-layer Adam model writes well under 1 MiB
 MAX_JSON_DEPTH = 64         # nesting of lstmcore.json; lstmcore writes at most 8 levels
 MAX_MEMBERS = 200_000       # zip entries; more than MAX_JSON_BYTES can describe arrays for
+MAX_DIRECTORY_BYTES = 16 << 20  # the zip's central directory (~64 bytes per member we write)
 MAX_NPY_HEADER = 4096       # .npy header bytes; np.save writes 128 for our shapes
 DEFLATE_MAX_RATIO = 1032    # deflate's maximum expansion (258 bytes from 2 bits), plus slack below
 STALE_TMP_SECONDS = 3600    # a temporary file untouched this long belongs to no live save
@@ -276,17 +278,22 @@ class _Archive:
                            f"{_reason(e)}); it may be truncated or of another format") from None
 
     def _check_directory(self) -> None:
-        """Refuse a central directory listing more than MAX_MEMBERS entries before zipfile
-        turns each into an object."""
+        """Refuse a central directory of more than MAX_MEMBERS entries or MAX_DIRECTORY_BYTES
+        before zipfile turns each entry into an object (zipfile parses the directory's bytes
+        whatever count the end record gives, so both are bounded). Uses zipfile's own
+        end-record reader; without it, zipfile alone decides."""
         end = getattr(zipfile, "_EndRecData", None)
         if end is None:
             return
         rec = end(self._fp)
         self._fp.seek(0)
-        if rec is not None and rec[zipfile._ECD_ENTRIES_TOTAL] > MAX_MEMBERS:
+        if rec is None:
+            return  # not a zip: ZipFile says so
+        count, size = rec[zipfile._ECD_ENTRIES_TOTAL], rec[zipfile._ECD_SIZE]
+        if count > MAX_MEMBERS or size > MAX_DIRECTORY_BYTES:
             raise _Refused(f"{self.what} is not an lstmcore model file: its zip directory lists "
-                           f"{rec[zipfile._ECD_ENTRIES_TOTAL]} members (at most {MAX_MEMBERS} "
-                           f"are read)")
+                           f"{count} members in {size} bytes (at most {MAX_MEMBERS} members and "
+                           f"{MAX_DIRECTORY_BYTES} bytes are read)")
 
     def close(self) -> None:
         self._fp.close()
@@ -412,16 +419,15 @@ class _Archive:
         name = _name(e.name)
         try:
             with self.z.open(info) as raw:
-                f = _CappedReader(raw, min(info.file_size, need + MAX_NPY_HEADER))
+                # the header first, read under its own cap (numpy reads a declared header
+                # length whole before checking it)
+                f = _CappedReader(raw, min(info.file_size, MAX_NPY_HEADER))
                 try:
                     version = np.lib.format.read_magic(f)
-                    if version == (1, 0):
-                        header = np.lib.format.read_array_header_1_0(f, MAX_NPY_HEADER)
-                    elif version == (2, 0):
-                        header = np.lib.format.read_array_header_2_0(f, MAX_NPY_HEADER)
-                    else:
+                    read_header = _NPY_HEADER_READERS.get(version)
+                    if read_header is None:
                         raise ValueError(f"unsupported .npy format version {version}")
-                    shape, fortran, dtype = header
+                    shape, fortran, dtype = read_header(f, **_NPY_HEADER_KW)
                 except (ValueError, TypeError, SyntaxError, RecursionError, OverflowError) as err:
                     self._fail(f"{name} is not a valid array ({_reason(err)})")
                 shape = tuple(shape)
@@ -433,6 +439,7 @@ class _Archive:
                 if info.file_size != f.consumed + need:
                     self._fail(f"{name} holds {info.file_size - f.consumed} bytes of data after "
                                f"its header; shape {shape} needs {need}")
+                f.left = need
                 buf = bytearray(need)
                 view, pos = memoryview(buf), 0
                 while pos < need:
@@ -450,6 +457,13 @@ class _Archive:
             self._fail(f"{name} does not match its checksum")
         a = np.frombuffer(buf, dtype=_F32).reshape(shape, order="F" if fortran else "C")
         return np.ascontiguousarray(a)
+
+
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}
+# numpy >= 1.24 bounds the header itself too; older versions rely on the read cap alone.
+_NPY_HEADER_KW = ({"max_header_size": MAX_NPY_HEADER} if "max_header_size" in
+                  inspect.signature(np.lib.format.read_array_header_1_0).parameters else {})
 
 
 def _no_constant(name):
@@ -533,7 +547,9 @@ def _architecture(meta: dict, what: str):
         if not layers or layers[0]._batch_input_shape is None:
             return layers, name, None
         shape = tuple(layers[0]._batch_input_shape[1:])
-        check_elements(shape, "the input")
+        if math.prod(s for s in shape if s is not None) > MAX_DIM:
+            raise ValueError(f"the input shape {shape} has more than {MAX_DIM} (2**31 - 1) "
+                             f"elements per sample")
         specs = []
         for layer in layers:
             labels = layer._weight_names
@@ -552,6 +568,7 @@ def _architecture(meta: dict, what: str):
 def _compile_settings(meta: dict, what: str):
     """(optimizer, loss, metrics, iterations) from the file, validated without a model."""
     from . import losses, optimizers
+    from . import metrics as metrics_mod
     c, o = meta.get("compile"), meta.get("optimizer")
     bad = f"{what} holds invalid compile settings"
     if not isinstance(c, dict):
@@ -561,10 +578,12 @@ def _compile_settings(meta: dict, what: str):
                        f"received {_show(o)}")
     try:
         loss = c["loss"]
-        losses.get(loss)
+        loss_name = losses.get(loss)
         metrics = c.get("metrics") or None
         if metrics is not None and not isinstance(metrics, list):
             raise ValueError(f"'metrics' must be a list; received {_show(metrics)}")
+        for m in metrics or []:  # as compile resolves them (compile itself decides, later)
+            metrics_mod.resolve(m, loss_name, 2)
         opt = optimizers.deserialize({k: v for k, v in o.items() if k != "iterations"})
         opt.iterations = optimizers.check_iterations(o.get("iterations", 0))
     except _CONFIG_ERRORS as e:
@@ -575,8 +594,8 @@ def _compile_settings(meta: dict, what: str):
 def _slot_specs(opt, weight_specs):
     """The expected optimizer slots: per weight, `_slots_per_weight()` flat arrays."""
     k = opt._slots_per_weight()
-    return [(f"slot {j} of {name}", (math.prod(shape),)) for name, _, shape in weight_specs
-            for j in range(k)]
+    return [(f"slot {j} of layer `{_name(name)}` {label}", (math.prod(shape),))
+            for name, label, shape in weight_specs for j in range(k)]
 
 
 def _check_slots(slots, opt, what: str) -> None:
