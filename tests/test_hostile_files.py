@@ -264,9 +264,9 @@ def _bombs(tmp, good_path):
     members = [{"name": "lstmcore.json", "body": body, "method": 8, "crc": crc, "usize": size}]
     members += [{"name": n, "body": b} for n, b in files.items()]
     out["json_512MiB_of_spaces"] = (_write(d / "spaces.lstmcore", _zip(members)),
-                                    r"lstmcore\.json declares 5368\d{5} bytes; at most 16777216")
+                                    r"lstmcore\.json declares 5368\d{5} bytes; at most 4194304")
     # ... and declaring a size under the cap: the cap holds on what is read.
-    members[0] = dict(members[0], usize=16 * MiB - 1)
+    members[0] = dict(members[0], usize=saving.MAX_JSON_BYTES - 1)
     out["json_spaces_lying_size"] = (_write(d / "spaces2.lstmcore", _zip(members)),
                                      r"lstmcore\.json cannot be read \(Bad CRC-32")
     return out
@@ -396,7 +396,7 @@ def test_impossible_sizes_in_the_directory(good, tmp_path):
 
 
 def test_too_many_members_is_refused_before_listing_them(tmp_path):
-    """A zip64 end record claiming 200001 entries is refused before zipfile reads the
+    """A zip64 end record claiming 65536 entries is refused before zipfile reads the
     directory (each entry would become a Python object)."""
     n = saving.MAX_MEMBERS + 1
     zip64_end = struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, n, n, 0, 0)
@@ -404,10 +404,10 @@ def test_too_many_members_is_refused_before_listing_them(tmp_path):
     end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF,
                       0xFFFFFFFF, 0)
     path = _write(tmp_path / "many.lstmcore", zip64_end + locator + end)
-    _raises(path, r"its zip directory lists 200001 members in 0 bytes \(at most 200000 members")
-    # a count that looks fine over a directory of 17 MiB (zipfile parses the bytes, not the count)
-    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, 17 * MiB, 0, 0)
-    _raises(_write(tmp_path / "bigdir.lstmcore", end), r"lists 1 members in 17825792 bytes")
+    _raises(path, r"its zip directory lists 65536 members in 0 bytes \(at most 65535 members")
+    # a count that looks fine over a directory of 9 MiB (zipfile parses the bytes, not the count)
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, 9 * MiB, 0, 0)
+    _raises(_write(tmp_path / "bigdir.lstmcore", end), r"lists 1 members in 9437184 bytes")
 
 
 # -------------------------------------------------------------------------------------------------
@@ -415,9 +415,24 @@ def test_too_many_members_is_refused_before_listing_them(tmp_path):
 # -------------------------------------------------------------------------------------------------
 def test_json_over_the_cap_stored(good, tmp_path):
     meta, files = _unpack(good[1])
-    text = json.dumps(meta) + " " * (16 * MiB)
-    _raises(_pack(text, files, tmp_path / "big.lstmcore"), r"lstmcore\.json declares 167\d{5} "
-                                                           r"bytes; at most 16777216")
+    text = json.dumps(meta) + " " * saving.MAX_JSON_BYTES
+    _raises(_pack(text, files, tmp_path / "big.lstmcore"), r"lstmcore\.json declares 419\d{4} "
+                                                           r"bytes; at most 4194304 are read")
+    # just under the cap it loads
+    text = json.dumps(meta).ljust(saving.MAX_JSON_BYTES)
+    np.testing.assert_array_equal(load_model(_pack(text, files, tmp_path / "ok.lstmcore"))
+                                  .predict(X), good[2])
+
+
+def test_layer_count_is_bounded(tmp_path):
+    """Sequential.add is quadratic in the layer count: 90000 tiny layer configs fit in the JSON
+    cap and would have taken minutes to build."""
+    layers = [{"class_name": "Dense", "config": {"units": 1, "batch_input_shape": [None, 1]}}]
+    layers += [{"class_name": "Dropout", "config": {"rate": 0}}] * saving.MAX_LAYERS
+    t0 = time.perf_counter()
+    _raises(_pack(_minimal_meta(layers), {}, tmp_path / "l.lstmcore"),
+            r"invalid model architecture: it has 2049 layers; at most 2048 are loaded")
+    assert time.perf_counter() - t0 < 1.0
 
 
 def test_json_nesting(good, tmp_path):
@@ -470,7 +485,7 @@ def test_long_strings_are_not_echoed(good, tmp_path):
             load_model(path)
         assert len(str(e.value)) < 800, (label, len(str(e.value)))
     m = json.loads(json.dumps(meta))
-    m["model"]["name"] = "B" * (20 * MiB)
+    m["model"]["name"] = "B" * (20 * MiB)  # over the JSON cap
     _raises(_pack(m, files, tmp_path / "20mb.lstmcore"), r"lstmcore\.json declares \d+ bytes")
 
 

@@ -57,10 +57,14 @@ FORMAT = "lstmcore"
 VERSION = 1
 
 # Caps on what a file can make the loader do (see the module docstring):
-MAX_JSON_BYTES = 16 << 20   # lstmcore.json; a 1000-layer Adam model writes well under 1 MiB
+# lstmcore.json: parsed JSON costs 15-25x its text in Python objects (16 MiB of "[[],[],..."
+# took 400 MB), so 4 MiB bounds the parse near 100 MB; an LSTM layer with Adam state writes
+# ~1.9 KB, so this still holds over 2000 of them (MAX_LAYERS).
+MAX_JSON_BYTES = 4 << 20
 MAX_JSON_DEPTH = 64         # nesting of lstmcore.json; lstmcore writes at most 8 levels
-MAX_MEMBERS = 200_000       # zip entries; more than MAX_JSON_BYTES can describe arrays for
-MAX_DIRECTORY_BYTES = 16 << 20  # the zip's central directory (~64 bytes per member we write)
+MAX_LAYERS = 2048           # Sequential.add is quadratic in the layer count (3000 layers: 0.8 s)
+MAX_MEMBERS = 65_535        # zip entries (the plain zip limit); 4 MiB of JSON lists < 30000
+MAX_DIRECTORY_BYTES = 8 << 20  # the zip's central directory (~64 bytes per member we write)
 MAX_NPY_HEADER = 4096       # .npy header bytes; np.save writes 128 for our shapes
 DEFLATE_MAX_RATIO = 1032    # deflate's maximum expansion (258 bytes from 2 bits), plus slack below
 STALE_TMP_SECONDS = 3600    # a temporary file untouched this long belongs to no live save
@@ -346,7 +350,7 @@ class _Archive:
             raise _Refused(f"{what} is not an lstmcore model file: it has no lstmcore.json") from None
         if info.file_size > MAX_JSON_BYTES:
             self._fail(f"lstmcore.json declares {info.file_size} bytes; at most {MAX_JSON_BYTES} "
-                       f"(16 MiB) are read")
+                       f"are read")
         chunks, total = [], 0
         try:
             with self.z.open(info) as f:
@@ -357,7 +361,7 @@ class _Archive:
                     total += len(chunk)
                     if total > MAX_JSON_BYTES:
                         self._fail(f"lstmcore.json holds more than {MAX_JSON_BYTES} bytes "
-                                   f"(16 MiB, the most that is read)")
+                                   f"(the most that is read)")
                     chunks.append(chunk)
         except _Refused:
             raise
@@ -533,6 +537,9 @@ def _architecture(meta: dict, what: str):
     config = meta.get("model")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise _Refused(f"{bad}: a Sequential config must be a dict with a 'layers' list")
+    if len(config["layers"]) > MAX_LAYERS:
+        raise _Refused(f"{bad}: it has {len(config['layers'])} layers; at most {MAX_LAYERS} are "
+                       f"loaded")
     name = config.get("name")
     if name is not None and not isinstance(name, str):
         raise _Refused(f"{bad}: the model name must be a string; received {_show(name)}")
