@@ -14,7 +14,8 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <shared_mutex>
+#include <condition_variable>
+#include <mutex>
 #include <type_traits>
 
 #include <pthread.h>
@@ -65,15 +66,66 @@ auto run_native(F&& f) -> decltype(f()) {
 // Waiting always happens without the GIL (a thread holding the lock may need the GIL to poll
 // for Ctrl-C). After fork() a lock may be held by a thread that does not exist in the child:
 // the first use in the child (under the GIL, so only one thread does it) makes a fresh one.
+//
+// A phase-fair readers-writer lock: glibc's rwlock (std::shared_mutex) prefers readers, so a
+// server's stream of predicts would starve fit forever. Here a waiting writer stops new
+// readers, and the readers that were waiting when a writer finishes go next, so neither side
+// starves: predicts interleave with training steps.
+class RWLock {
+ public:
+  bool try_lock_shared() {
+    std::lock_guard<std::mutex> g(m_);
+    if (writer_ || writers_waiting_) return false;
+    ++readers_;
+    return true;
+  }
+  void lock_shared() {
+    std::unique_lock<std::mutex> g(m_);
+    ++readers_waiting_;
+    cv_.wait(g, [&] { return !writer_ && (writers_waiting_ == 0 || readers_turn_); });
+    if (--readers_waiting_ == 0) readers_turn_ = false;
+    ++readers_;
+  }
+  void unlock_shared() {
+    std::lock_guard<std::mutex> g(m_);
+    if (--readers_ == 0) cv_.notify_all();
+  }
+  bool try_lock() {
+    std::lock_guard<std::mutex> g(m_);
+    if (writer_ || readers_ || readers_turn_) return false;
+    writer_ = true;
+    return true;
+  }
+  void lock() {
+    std::unique_lock<std::mutex> g(m_);
+    ++writers_waiting_;
+    cv_.wait(g, [&] { return !writer_ && readers_ == 0 && !readers_turn_; });
+    --writers_waiting_;
+    writer_ = true;
+  }
+  void unlock() {
+    std::lock_guard<std::mutex> g(m_);
+    writer_ = false;
+    if (readers_waiting_) readers_turn_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  long readers_ = 0, readers_waiting_ = 0, writers_waiting_ = 0;
+  bool writer_ = false, readers_turn_ = false;
+};
+
 std::atomic<long> fork_generation{0};
 
 struct WeightLock {
-  std::unique_ptr<std::shared_mutex> m = std::make_unique<std::shared_mutex>();
+  std::unique_ptr<RWLock> m = std::make_unique<RWLock>();
   long generation = fork_generation.load();
-  std::shared_mutex& get() {  // called with the GIL held
+  RWLock& get() {  // called with the GIL held
     if (generation != fork_generation.load()) {
       (void)m.release();  // possibly locked by a thread that is gone: never touch it again
-      m = std::make_unique<std::shared_mutex>();
+      m = std::make_unique<RWLock>();
       generation = fork_generation.load();
     }
     return *m;
@@ -82,14 +134,14 @@ struct WeightLock {
 
 // RAII holders (constructed with the GIL held; they release it only while waiting).
 struct SharedHold {
-  std::shared_mutex& m;
+  RWLock& m;
   explicit SharedHold(WeightLock& l) : m(l.get()) {
     if (!m.try_lock_shared()) { py::gil_scoped_release nogil; m.lock_shared(); }
   }
   ~SharedHold() { m.unlock_shared(); }
 };
 struct ExclusiveHold {
-  std::shared_mutex& m;
+  RWLock& m;
   explicit ExclusiveHold(WeightLock& l) : m(l.get()) {
     if (!m.try_lock()) { py::gil_scoped_release nogil; m.lock(); }
   }
@@ -503,12 +555,12 @@ PYBIND11_MODULE(_core, m) {
       "The lock a model's executors share: inference shared, weight writes exclusive (private).")
       .def(py::init<>())
       .def("acquire_exclusive", [](WeightLock& l) {
-        std::shared_mutex& m = l.get();
+        RWLock& m = l.get();
         if (!m.try_lock()) { py::gil_scoped_release nogil; m.lock(); }
       }, "Block (without the GIL) until no executor reads or writes the weights.")
       .def("release_exclusive", [](WeightLock& l) { l.get().unlock(); })
       .def("acquire_shared", [](WeightLock& l) {
-        std::shared_mutex& m = l.get();
+        RWLock& m = l.get();
         if (!m.try_lock_shared()) { py::gil_scoped_release nogil; m.lock_shared(); }
       })
       .def("release_shared", [](WeightLock& l) { l.get().unlock_shared(); });
