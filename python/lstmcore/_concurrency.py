@@ -81,17 +81,3 @@ class ModelGuard:
         (those in use are not returned to the pool)."""
         self.pool = []
         self.pool_gen += 1
-
-    @contextlib.contextmanager
-    def executor(self, build):
-        """An inference executor for this call: a free one from the pool, else a new one."""
-        gen = self.pool_gen
-        try:
-            net = self.pool.pop()
-        except IndexError:
-            net = build()
-        try:
-            yield net
-        finally:
-            if gen == self.pool_gen:
-                self.pool.append(net)

@@ -30,6 +30,8 @@ from ._progress import Progbar
 from .callbacks import CallbackList, History
 from .layers import LSTM, Layer, deserialize, serialize
 
+_NOTHING = contextlib.nullcontext()
+
 _FIT_UNSUPPORTED = ("sample_weight", "class_weight", "steps_per_epoch", "validation_steps",
                     "validation_freq", "validation_batch_size", "max_queue_size", "workers",
                     "use_multiprocessing")
@@ -82,6 +84,7 @@ class Sequential:
         self._warned_shuffle = False
         self._batch_index = None   # np.arange(batch) reused by train_on_batch
         self._training_started = False
+        self._stateful_cache = None
         for layer in layers or []:
             self.add(layer)
 
@@ -141,13 +144,15 @@ class Sequential:
         self._input_shape = None
         self._drop_executors()
 
-    @contextlib.contextmanager
     def _building_from(self, x):
         """Build from the data when the model has no input shape yet; if the call then fails
         (bad targets, bad validation data...), the model goes back to unbuilt."""
         if self._input_shape is not None:
-            yield
-            return
+            return _NOTHING  # the common case: no generator-based context manager (~1 us)
+        return self._build_transaction(x)
+
+    @contextlib.contextmanager
+    def _build_transaction(self, x):
         with self._guard.mutex:
             before = [layer.built for layer in self.layers]
             self._ensure_built(x)
@@ -165,7 +170,9 @@ class Sequential:
         return any(layer._uses_dropout() for layer in self.layers)
 
     def _stateful(self) -> bool:
-        return any(getattr(l, "stateful", False) for l in self.layers)
+        if self._stateful_cache is None:
+            self._stateful_cache = any(getattr(l, "stateful", False) for l in self.layers)
+        return self._stateful_cache
 
     @property
     def input_shape(self):
@@ -243,19 +250,28 @@ class Sequential:
 
     def _drop_executors(self) -> None:
         self._net = None
+        self._stateful_cache = None
         self._guard.invalidate()
 
-    @contextlib.contextmanager
-    def _inference(self):
-        """The executor for one predict/evaluate call: the training executor under the
-        mutation lock for a stateful model, else one of the pool's (concurrent calls run in
-        parallel, each on its own)."""
+    def _run_inference(self, fn):
+        """fn(executor) for one predict/evaluate call: the training executor under the
+        mutation lock for a stateful model (its state is the model's), else an executor of
+        the pool's, so that concurrent calls run in parallel, each on its own. Written out
+        rather than as context managers: this is the per-call path of predict_on_batch."""
         if self._stateful():
             with self._guard.mutex:
-                yield self._native()
-        else:
-            with self._guard.executor(lambda: self._new_executor(training=False)) as net:
-                yield net
+                return fn(self._native())
+        guard = self._guard
+        gen = guard.pool_gen
+        try:
+            net = guard.pool.pop()
+        except IndexError:
+            net = self._new_executor(training=False)
+        try:
+            return fn(net)
+        finally:
+            if gen == guard.pool_gen:
+                guard.pool.append(net)
 
     def _weights_written(self) -> None:
         """Weights or optimizer slots were written from Python (under the exclusive lock)."""
@@ -627,8 +643,8 @@ class Sequential:
 
     def _evaluate_arrays(self, x, y, bs) -> dict:
         sparse = self.loss == "sparse_categorical_crossentropy"
-        with self._inference() as net:
-            lsum, ms, cnt = net.evaluate(x, y.reshape(x.shape[0], -1), bs, sparse)
+        y2 = y.reshape(x.shape[0], -1)
+        lsum, ms, cnt = self._run_inference(lambda net: net.evaluate(x, y2, bs, sparse))
         return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
@@ -659,8 +675,7 @@ class Sequential:
         if shape and shape[0] is None:  # variable timesteps: follow the input
             shape = (x.shape[1],) + tuple(shape[1:])
         out = np.empty((n,) + tuple(shape), dtype=np.float32)
-        with self._inference() as net:
-            net.predict(x, bs, out)
+        self._run_inference(lambda net: net.predict(x, bs, out))
         return out
 
     def predict_classes(self, x, batch_size=None, verbose=0):
