@@ -2,6 +2,7 @@
 
     python benchmarks/bench_calls.py                      # this interpreter's lstmcore
     python benchmarks/bench_calls.py --ab OTHER_PYTHON    # interleaved: this vs OTHER_PYTHON
+    python benchmarks/bench_calls.py --threads 2          # concurrent predicts on one model
 
 Each workload (batch, timesteps, features, units) is a Sequential LSTM + Dense(1) with Adam;
 a round times `--calls` calls of each method and the median over rounds is reported. With
@@ -62,14 +63,59 @@ def _round(names, calls_scale):
     return out
 
 
+def _concurrency(nthreads, rounds):
+    """Throughput of predicts on ONE shared model from `nthreads` Python threads (each call
+    single-threaded natively) against the same calls made one after another."""
+    import threading
+
+    import numpy as np
+
+    import lstmcore
+    from lstmcore.layers import LSTM, Dense
+    from lstmcore.models import Sequential
+
+    lstmcore.set_num_threads(1)
+    lstmcore.set_seed(0)
+    m = Sequential([LSTM(64, input_shape=(50, 8)), Dense(1)])
+    x = np.random.default_rng(0).random((32, 50, 8)).astype(np.float32)
+    m.predict(x)
+    calls = 60
+
+    def work():
+        for _ in range(calls):
+            m.predict(x)
+
+    serial, parallel = [], []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(nthreads):
+            work()
+        serial.append(time.perf_counter() - t0)
+        ths = [threading.Thread(target=work) for _ in range(nthreads)]
+        t0 = time.perf_counter()
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        parallel.append(time.perf_counter() - t0)
+    s, p = statistics.median(serial), statistics.median(parallel)
+    print(f"{nthreads} threads x {calls} predicts of (32, 50, 8) on LSTM(64): one after another "
+          f"{s * 1e3:.1f} ms, concurrently {p * 1e3:.1f} ms: speed-up {s / p:.2f}x "
+          f"(median of {rounds})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ab", help="another Python with another lstmcore installed")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--scale", type=float, default=1.0, help="scale the calls per round")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--threads", type=int, help="measure concurrent predicts instead")
     ap.add_argument("--one-round", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.threads:
+        _concurrency(a.threads, a.rounds)
+        return
     names = a.workloads.split(",")
     if a.one_round:
         print(json.dumps(_round(names, a.scale)))
