@@ -171,3 +171,20 @@ def test_rollback_restores_exactly_and_training_continues_with_a_sane_rate():
     m.compile(SGD(lr=1e-2), "mse")
     h = m.fit(x, y, epochs=2, verbose=0)
     assert np.isfinite(h.history["loss"]).all()
+
+
+def test_refused_step_leaves_stateful_state_as_before():
+    # a stateful model's state moves only with completed batches: a refused update rolls it
+    # back with the weights, so the next call continues from the previous batch
+    def model():
+        lstmcore.set_seed(8)
+        m = Sequential([LSTM(4, stateful=True, batch_input_shape=(4, 3, 2)), Dense(1)])
+        m.compile(SGD(lr=3e38), "mse")
+        return m
+    x, y = _xy(4, 3, 2)
+    a, b = model(), model()
+    a.predict(x, batch_size=4)
+    b.predict(x, batch_size=4)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        a.train_on_batch(x, y * 1e6)
+    np.testing.assert_array_equal(a.predict(x, batch_size=4), b.predict(x, batch_size=4))
