@@ -632,7 +632,7 @@ def test_structural_nonsense(good, tmp_path):
         (lambda m, f: m["model"]["layers"][0]["config"].update(batch_input_shape=[None, 5]),
          r"`LSTM` expects 3D input"),
         (lambda m, f: m["model"]["layers"][0]["config"].update(batch_input_shape="abc"),
-         r"`batch_input_shape` must be a tuple"),
+         r"`batch_input_shape` must be a tuple; received batch_input_shape='abc'"),
         (lambda m, f: m["model"]["layers"][0]["config"].update(batch_input_shape=[None, 0, 2]),
          r"entries must be positive integers"),
         (lambda m, f: m["model"]["layers"][0]["config"].update(

@@ -22,8 +22,9 @@ def _unique_name(prefix: str) -> str:
 
 
 # Every dimension a user or a model file gives (units, RepeatVector's n, input dims, the batch
-# size of batch_input_shape) is bounded here, before anything is allocated: the native core
-# indexes with 32-bit sizes in places, and a file must not be able to ask for 2**62 timesteps.
+# size of batch_input_shape) is bounded here, before anything is allocated: no real model comes
+# near 2**31 - 1, products of two such sizes stay far from int64 overflow, and a file cannot ask
+# for 2**62 timesteps (RepeatVector(2**62) once loaded and crashed natively).
 MAX_DIM = 2**31 - 1
 MAX_NDIM = 32    # entries of input_shape / batch_input_shape (NumPy's historical maximum)
 MAX_ECHO = 100   # characters of a received value echoed in an error message
@@ -42,9 +43,9 @@ def _show(value, limit: int = MAX_ECHO) -> str:
 
 
 def _shape_tuple(value, arg: str, allow_none_first: bool = False):
-    if isinstance(value, (str, bytes, dict)):
-        value = None  # not a sequence of dimensions, though tuple() would accept it
     try:
+        if isinstance(value, (str, bytes, dict)):  # tuple() takes them, but they are no shape
+            raise TypeError
         shape = tuple(value)
     except TypeError:
         raise ValueError(f"`{arg}` must be a tuple; received {arg}={_show(value)}") from None
