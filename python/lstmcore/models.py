@@ -783,8 +783,13 @@ class Sequential:
                     raise ValueError(f"weight {i + j} (layer `{layer.name}`) contains NaN or Inf")
             checked.append((layer, part))
             i += k
-        with self._guard.exclusive():
-            for layer, part in checked:
+        self._write_weights(checked)
+
+    def _write_weights(self, layer_arrays) -> None:
+        """Copy checked arrays into layers' weights, in place (the native executors point at
+        them), serialised with fit/compile and never seen half-written by a predict."""
+        with self._guard.mutex, self._guard.exclusive():
+            for layer, part in layer_arrays:
                 for cur, new in zip(layer.weights, part):
                     np.copyto(cur, np.asarray(new, dtype=np.float32))
             self._weights_written()

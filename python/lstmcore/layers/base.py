@@ -216,8 +216,12 @@ class Layer:
             if not np.isfinite(a).all():
                 raise ValueError(f"layer `{self.name}` weight {i} contains NaN or Inf")
             arrays.append(a)
-        for cur, a in zip(self._weights, arrays):
-            np.copyto(cur, a)  # in place: the native model points at these buffers
+        model = getattr(self, "_model", None)
+        if model is not None:  # serialised with the model's other writers and its readers
+            model._write_weights([(self, arrays)])
+        else:
+            for cur, a in zip(self._weights, arrays):
+                np.copyto(cur, a)  # in place: a native executor points at these buffers
 
     def reset_states(self) -> None:
         pass
