@@ -30,9 +30,8 @@ WORKLOADS = {  # name: (B, T, F, H, calls per round)
 
 
 def _round(names, calls_scale):
-    import numpy as np
-
     import lstmcore
+    import numpy as np
     from lstmcore.layers import LSTM, Dense
     from lstmcore.models import Sequential
 
@@ -68,9 +67,8 @@ def _concurrency(nthreads, rounds):
     single-threaded natively) against the same calls made one after another."""
     import threading
 
-    import numpy as np
-
     import lstmcore
+    import numpy as np
     from lstmcore.layers import LSTM, Dense
     from lstmcore.models import Sequential
 

@@ -9,7 +9,7 @@ import lstmcore
 import numpy as np
 import pytest
 from lstmcore import _core
-from lstmcore.layers import LSTM, Dense, RepeatVector
+from lstmcore.layers import LSTM, Dense
 from lstmcore.models import Sequential
 from lstmcore.optimizers import SGD, Adam, RMSprop
 
