@@ -121,8 +121,10 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   float* h = s.h.resize(n_bth);
   float* sh0 = s.h0.resize(n_bh);
   float* sc0 = s.c0.resize(n_bh);
-  if (h0) std::memcpy(sh0, h0, sizeof(float) * n_bh); else std::memset(sh0, 0, sizeof(float) * n_bh);
-  if (c0) std::memcpy(sc0, c0, sizeof(float) * n_bh); else std::memset(sc0, 0, sizeof(float) * n_bh);
+  if (h0) std::memcpy(sh0, h0, sizeof(float) * n_bh);
+  else std::memset(sh0, 0, sizeof(float) * n_bh);
+  if (c0) std::memcpy(sc0, c0, sizeof(float) * n_bh);
+  else std::memset(sc0, 0, sizeof(float) * n_bh);
   if (go_backwards) {
     float* xr = s.xrev.resize(n_bti);
     reverse_time(xr, x, B, T, I);
@@ -230,8 +232,10 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   float* dh = s.dh.resize(n_bh);    // recurrent part of dL/dh_t
   float* dcv = s.dc.resize(n_bh);   // dL/dc_t
   float* dht = s.dhs.resize(n_bh);  // total dL/dh_t of this step
-  if (dhT) std::memcpy(dh, dhT, sizeof(float) * n_bh); else std::memset(dh, 0, sizeof(float) * n_bh);
-  if (dcT) std::memcpy(dcv, dcT, sizeof(float) * n_bh); else std::memset(dcv, 0, sizeof(float) * n_bh);
+  if (dhT) std::memcpy(dh, dhT, sizeof(float) * n_bh);
+  else std::memset(dh, 0, sizeof(float) * n_bh);
+  if (dcT) std::memcpy(dcv, dcT, sizeof(float) * n_bh);
+  else std::memset(dcv, 0, sizeof(float) * n_bh);
   if (dy && !dy_seq)
     for (size_t i = 0; i < n_bh; ++i) dh[i] += dy[i];
   const KernelTable& t = kt();

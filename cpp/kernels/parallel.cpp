@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -132,11 +133,90 @@ void set_num_threads(int n) {
 // Below ~1 MFLOP a fork/join (a few microseconds) costs more than the second core saves.
 int threads_for(double flops) { return flops >= 1.0e6 ? num_threads() : 1; }
 
+// ---- cooperative interruption --------------------------------------------------------------
+// After a poll the next one waits 10 ms plus 16x what the poll took. 10 ms: Ctrl-C is seen
+// within ~15 ms plus one timestep or GEMM block (well inside the 0.1 s goal), while a clock
+// read per check (~5 ns, below) stays the only cost on the hot path; the Python poller takes
+// the GIL, and 100 uncontended acquisitions a second cost nothing measurable. The 16x term
+// keeps a slow poll (the GIL held by a busy Python thread: up to the 5 ms switch interval)
+// under ~6% of the run time, at worst delaying the answer to ~90 ms.
+static std::atomic<int64_t> g_poll_period_ns{10'000'000};
+static thread_local InterruptScope* tl_scope = nullptr;  // the thread's innermost scope
+
+// The clock of the checks. On Linux, CLOCK_MONOTONIC_COARSE: a steady clock read from the
+// vDSO without the TSC, ~5 ns against ~25 ns for steady_clock (measured here), at the
+// kernel tick's resolution (1-4 ms), plenty for a 10 ms period. A tiny layer's
+// training step (~20 us, ~30 checks) would otherwise pay ~2% for its checks.
+static int64_t now_ns() {
+#if defined(__linux__) && defined(CLOCK_MONOTONIC_COARSE)
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+#else
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+#endif
+}
+
+void set_interrupt_poll_period_ns(int64_t ns) {
+  g_poll_period_ns.store(std::max<int64_t>(0, ns), std::memory_order_relaxed);
+}
+
+InterruptScope::InterruptScope(InterruptPoller poll, void* ctx)
+    : poll_(poll),
+      ctx_(ctx),
+      prev_(tl_scope),
+      next_poll_ns_(now_ns() + g_poll_period_ns.load(std::memory_order_relaxed)),
+      fired_(false) {
+  tl_scope = this;
+}
+
+InterruptScope::~InterruptScope() { tl_scope = prev_; }
+
+bool InterruptScope::poll() {
+  if (fired_.load(std::memory_order_relaxed)) return true;
+  const int64_t now = now_ns();
+  if (now < next_poll_ns_) return false;
+  const auto t0 = std::chrono::steady_clock::now();  // the poll's own cost, precisely
+  bool stop;
+  try {
+    stop = poll_ != nullptr && poll_(ctx_);
+  } catch (...) {
+    stop = true;  // a poller must not throw; one that does cannot let the work go on
+  }
+  const int64_t cost = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - t0).count();
+  const int64_t period = g_poll_period_ns.load(std::memory_order_relaxed);
+  // (now + cost) is when the poll ended; period 0 polls at every check (the native tests)
+  next_poll_ns_ = period == 0 ? now : now + cost + period + 16 * cost;
+  if (stop) fired_.store(true, std::memory_order_release);
+  return stop;
+}
+
+bool interruption_requested() {
+  InterruptScope* s = tl_scope;
+  return s != nullptr && s->poll();
+}
+
+InterruptScope* detail::current_scope() {
+  InterruptScope* s = tl_scope;
+#ifdef LSTMCORE_HAVE_OPENMP
+  if (s && omp_get_level() > 0) return nullptr;
+#endif
+  return s;
+}
+
+bool detail::poll_scope(InterruptScope* s) {
+  if (s == tl_scope) return s->poll();
+  return s->fired_.load(std::memory_order_acquire);  // a proxy thread: the owner polls
+}
+
 // ---- teams and fork ------------------------------------------------------------------------
 // libgomp keeps one pool of worker threads per thread that opens teams and reuses it for the
 // next team. fork() copies that pool's bookkeeping into the child but none of its threads, so
 // the child's next team of two or more waits at the pool's dock for threads that do not exist
-// (GCC bug 52303; LLVM's libomp resets itself at fork, libgomp does not). The at-fork child
+// (GCC bug 60035; still so with GCC 12's libgomp: measured, see below). The at-fork child
 // handler below (PyTorch does the same) drops the child to one thread, which never enters
 // libgomp (parallel_team), and marks the forking thread, the child's only thread, as having
 // a stale pool. Once the child asks for more threads that thread runs each team from a proxy
@@ -144,8 +224,6 @@ int threads_for(double flops) { return flops >= 1.0e6 ? num_threads() : 1; }
 // (Measured: a child that opens a 2-thread team directly hangs; through a fresh thread it
 // works.) The proxy lives as long as its owner thread; threads the child creates later have
 // no stale pool and open teams directly. The parent is unaffected.
-// The calling thread's innermost interrupt scope (interruption, below).
-static thread_local InterruptScope* tl_scope = nullptr;
 
 #ifdef LSTMCORE_HAVE_OPENMP
 // One team on this thread's own pool; the first exception of any thread is carried out.
@@ -164,8 +242,6 @@ static std::exception_ptr team_direct(int nt, detail::TeamFn fn, void* ctx) {
 }
 
 static thread_local bool tl_stale_pool = false;  // this thread called fork() and is the child
-static void owner_poll_while_waiting();
-static int64_t owner_wait_ns();
 
 // TeamProxy: a thread that opens its owner's teams. The owner posts a job and waits; while
 // it waits it polls its interrupt scope (the poller must run on the owner, see TeamInterrupt).
@@ -188,12 +264,14 @@ class TeamProxy {
     job_ = true;
     done_ = false;
     cv_.notify_all();
+    const auto wait = std::chrono::nanoseconds(
+        std::max<int64_t>(1'000'000, g_poll_period_ns.load(std::memory_order_relaxed)));
     while (!done_) {
-      if (tl_scope) {
-        cv_.wait_for(lk, std::chrono::nanoseconds(owner_wait_ns()));
+      if (tl_scope) {  // the team's tid 0 reads what this poll decides (detail::poll_scope)
+        cv_.wait_for(lk, wait);
         if (done_) break;
         lk.unlock();
-        owner_poll_while_waiting();
+        (void)interruption_requested();
         lk.lock();
       } else {
         cv_.wait(lk);
@@ -230,18 +308,27 @@ class TeamProxy {
   std::thread thread_;  // last: starts after the members serve() uses
 };
 
-struct ProxySlot {
-  TeamProxy* proxy = nullptr;
-  ~ProxySlot() { delete proxy; }  // the owner thread ends: stop and join its proxy
+// The owner's proxy. A plain pointer, so that the at-fork handler can drop it without
+// touching anything else; the reaper, made with the first proxy, deletes whatever proxy the
+// thread has when it ends (stop and join), and nothing after the handler dropped it.
+static thread_local TeamProxy* tl_proxy = nullptr;
+struct ProxyReaper {
+  ~ProxyReaper() {
+    delete tl_proxy;
+    tl_proxy = nullptr;
+  }
 };
-static thread_local ProxySlot tl_proxy;
 #endif
 
 void detail::run_team(int nt, TeamFn fn, void* ctx) {
 #ifdef LSTMCORE_HAVE_OPENMP
   if (tl_stale_pool && omp_get_level() == 0) {
-    if (!tl_proxy.proxy) tl_proxy.proxy = new TeamProxy();
-    tl_proxy.proxy->run(nt, fn, ctx);
+    if (!tl_proxy) {
+      static thread_local ProxyReaper reaper;
+      (void)reaper;
+      tl_proxy = new TeamProxy();
+    }
+    tl_proxy->run(nt, fn, ctx);
     return;
   }
   if (std::exception_ptr err = team_direct(nt, fn, ctx)) std::rethrow_exception(err);
@@ -253,87 +340,17 @@ void detail::run_team(int nt, TeamFn fn, void* ctx) {
 
 #ifdef LSTMCORE_HAVE_ATFORK
 // Runs in the child, on the thread that called fork() (the child's only thread): only
-// thread-local and atomic stores, nothing that could wait on a lock another thread held.
+// stores to plain thread-locals and an atomic, nothing that allocates or could wait on a
+// lock another thread held (the thread count is initialised below, at load, not here).
 static void on_fork_child() {
   thread_setting().store(1, std::memory_order_relaxed);
 #ifdef LSTMCORE_HAVE_OPENMP
   tl_stale_pool = true;
-  tl_proxy.proxy = nullptr;  // a proxy started before this fork has no thread here: leaked
+  tl_proxy = nullptr;  // a proxy started before this fork has no thread here: leaked
 #endif
 }
 [[maybe_unused]] static const bool g_atfork_registered =
-    pthread_atfork(nullptr, nullptr, &on_fork_child) == 0;
-#endif
-
-// ---- cooperative interruption --------------------------------------------------------------
-// The poller is called at most every 10 ms, plus 16x what the last call took. 10 ms: Ctrl-C
-// is seen within ~10 ms plus one timestep or GEMM block (well inside the 0.1 s goal), while a
-// clock read per check (~20 ns) stays the only cost on the hot path; the Python poller takes
-// the GIL, and 100 uncontended acquisitions a second cost nothing measurable. The 16x term
-// keeps a slow poll (the GIL held by a busy Python thread: up to the 5 ms switch interval)
-// under ~6% of the run time, at worst delaying the answer to ~90 ms.
-static std::atomic<int64_t> g_poll_period_ns{10'000'000};
-
-static int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-void set_interrupt_poll_period_ns(int64_t ns) {
-  g_poll_period_ns.store(std::max<int64_t>(0, ns), std::memory_order_relaxed);
-}
-
-InterruptScope::InterruptScope(InterruptPoller poll, void* ctx)
-    : poll_(poll),
-      ctx_(ctx),
-      prev_(tl_scope),
-      next_poll_ns_(now_ns() + g_poll_period_ns.load(std::memory_order_relaxed)),
-      fired_(false) {
-  tl_scope = this;
-}
-
-InterruptScope::~InterruptScope() { tl_scope = prev_; }
-
-bool InterruptScope::poll() {
-  if (fired_.load(std::memory_order_relaxed)) return true;
-  const int64_t t0 = now_ns();
-  if (t0 < next_poll_ns_) return false;
-  bool stop;
-  try {
-    stop = poll_ != nullptr && poll_(ctx_);
-  } catch (...) {
-    stop = true;  // a poller must not throw; one that does cannot let the work go on
-  }
-  const int64_t t1 = now_ns(), period = g_poll_period_ns.load(std::memory_order_relaxed);
-  next_poll_ns_ = period == 0 ? t1 : t1 + period + 16 * (t1 - t0);  // 0: every check (tests)
-  if (stop) fired_.store(true, std::memory_order_release);
-  return stop;
-}
-
-bool interruption_requested() {
-  InterruptScope* s = tl_scope;
-  return s != nullptr && s->poll();
-}
-
-InterruptScope* detail::current_scope() {
-  InterruptScope* s = tl_scope;
-#ifdef LSTMCORE_HAVE_OPENMP
-  if (s && omp_get_level() > 0) return nullptr;
-#endif
-  return s;
-}
-
-bool detail::poll_scope(InterruptScope* s) {
-  if (s == tl_scope) return s->poll();
-  return s->fired_.load(std::memory_order_acquire);  // a proxy thread: the owner polls
-}
-
-#ifdef LSTMCORE_HAVE_OPENMP
-static void owner_poll_while_waiting() { (void)interruption_requested(); }
-static int64_t owner_wait_ns() {
-  return std::max<int64_t>(1'000'000, g_poll_period_ns.load(std::memory_order_relaxed));
-}
+    (thread_setting(), pthread_atfork(nullptr, nullptr, &on_fork_child) == 0);
 #endif
 
 double fma_throughput(int nt, double seconds) {
@@ -389,7 +406,8 @@ float* Buffer::resize(size_t n) {
     // A count whose byte size would wrap around (an unchecked product upstream) is refused
     // rather than turned into a small allocation; checked_elems stays below this limit.
     if (n > static_cast<size_t>(kMaxElements)) throw std::bad_array_new_length();
-    float* fresh = static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(kAlign)));
+    float* fresh =
+        static_cast<float*>(::operator new[](n * sizeof(float), std::align_val_t(kAlign)));
     if (data) ::operator delete[](data, std::align_val_t(kAlign));
     data = fresh;
     capacity = n;

@@ -278,7 +278,8 @@ static void check_interruptible(const char* what, Prepare prepare, Work work,
   CHECK(!never.wrong_thread, "%s %s: poller called off its thread", kt().name, what);
   CHECK(never.calls > 0, "%s %s: never checked for interruption", kt().name, what);
   const long n = never.calls;
-  if (std::getenv("LSTMCORE_TEST_VERBOSE")) std::printf("  %s %s: %ld checks\n", kt().name, what, n);
+  if (std::getenv("LSTMCORE_TEST_VERBOSE"))
+    std::printf("  %s %s: %ld checks\n", kt().name, what, n);
   const long step = std::max(1L, n / 12);  // every k near both ends, a sample in between
   for (long k = 0; k <= n; k += (k < 3 || k > n - 3) ? 1 : step) {
     CountingPoller p;
@@ -311,8 +312,10 @@ static void test_interrupt(std::mt19937& g) {
       InterruptScope b(&CountingPoller::poll, &inner);
       CHECK(!interruption_requested(), "inner scope not polled");
     }
-    CHECK(interruption_requested() && interruption_requested(), "outer scope not restored / not sticky");
-    CHECK(outer.calls == 1 && inner.calls == 1, "scopes polled %ld / %ld times", outer.calls, inner.calls);
+    CHECK(interruption_requested() && interruption_requested(),
+          "outer scope not restored / not sticky");
+    CHECK(outer.calls == 1 && inner.calls == 1, "scopes polled %ld / %ld times", outer.calls,
+          inner.calls);
   }
   CHECK(!interruption_requested(), "scope still installed after its end");
 
@@ -352,7 +355,8 @@ static void test_interrupt(std::mt19937& g) {
                       dy.data(), true, nullptr, nullptr, W.data(), U.data());
         auto& out = first ? grads_ref : grads;
         out.clear();
-        for (auto* v : {&dW, &dU, &db, &dx, &dh0, &dc0}) out.insert(out.end(), v->begin(), v->end());
+        for (auto* v : {&dW, &dU, &db, &dx, &dh0, &dc0})
+          out.insert(out.end(), v->begin(), v->end());
         first = false;
       }, [&] { return grads_ref == grads; });
     }
