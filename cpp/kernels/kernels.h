@@ -5,10 +5,12 @@
 // Every driver reads the active SIMD table through kt() and parallelises with OpenMP over
 // disjoint outputs only, so results are bit-identical for any thread count.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "simd/dispatch.h"
@@ -22,10 +24,30 @@ namespace lstmcore {
 // ---- threads (parallel.cpp) ---------------------------------------------------------------
 bool have_openmp();
 int num_threads();             // threads the drivers use
-void set_num_threads(int n);   // n >= 1
-int default_num_threads();     // OMP_NUM_THREADS, else the CPUs this process may use
+// set_num_threads: 1 <= n <= max_num_threads(), else std::invalid_argument and the count is
+// unchanged (libgomp aborts the process when it cannot create a thread it was asked for).
+void set_num_threads(int n);
+int max_num_threads();         // the cap: min(512, max(8, 4 x processors)); see parallel.cpp
+int default_num_threads();     // OMP_NUM_THREADS, else the CPUs this process may use; capped
 // Threads for a job of `flops`: 1 below the threshold where fork/join costs more than it saves.
 int threads_for(double flops);
+
+// After fork() the child's copy of libgomp still believes the parent's worker threads
+// exist, and its first team would wait for them forever. An at-fork handler therefore makes
+// a child run serially (num_threads() == 1) until it calls set_num_threads(n > 1); from then
+// on the thread that called fork() runs its teams from a proxy thread it starts in the child
+// (a fresh thread gets a fresh libgomp pool). Threads created in the child use libgomp
+// directly. See parallel.cpp.
+
+namespace detail {
+using TeamFn = void (*)(void* ctx, int tid, int nt);
+// run_team: fn(ctx, tid, nt) on a team of up to nt threads, directly or through the forked
+// child's proxy. An exception thrown by fn on any thread is carried out of the region and
+// rethrown on the calling thread (a body with barriers must not throw: the others would wait).
+void run_team(int nt, TeamFn fn, void* ctx);
+template <class F>
+void team_thunk(void* ctx, int tid, int nt) { (*static_cast<F*>(ctx))(tid, nt); }
+}  // namespace detail
 
 // parallel_team: body(tid, nt) on an OpenMP team of up to nt threads; tid is the thread's
 // index and nt the team's actual size (smaller than asked inside an active parallel region,
@@ -34,13 +56,15 @@ int threads_for(double flops);
 // the calling thread without entering libgomp: an `omp parallel if(false)` region still
 // allocates a team and issues futex wakes (~1 us a call, more than a tiny layer's whole
 // step). Inside an active parallel region a team is always opened, so orphaned `omp for`
-// cannot bind to the outer team.
+// cannot bind to the outer team. tid 0 is the calling thread except in a forked child's
+// proxy (above); code that must run on the calling thread does so outside the team.
 template <class F>
 inline void parallel_team(int nt, F&& body) {
 #ifdef LSTMCORE_HAVE_OPENMP
   if (nt > 1 || omp_in_parallel()) {
-#pragma omp parallel num_threads(nt > 1 ? nt : 1)
-    body(omp_get_thread_num(), omp_get_num_threads());
+    using Fn = std::remove_reference_t<F>;
+    detail::run_team(nt > 1 ? nt : 1, &detail::team_thunk<Fn>,
+                     const_cast<void*>(static_cast<const void*>(&body)));
     return;
   }
 #else
@@ -57,17 +81,86 @@ inline void parallel_team(int nt, F&& body) {
 // every few milliseconds. Once the poller has said stop, it stays true until the scope ends.
 // A driver that sees it leaves its parallel region and throws Interrupted: the outputs of
 // that call are then undefined, its inputs and the parameters are untouched.
+// The poller runs only on the thread that installed the scope and should not throw (if it
+// does, that counts as "stop"). Scopes nest; the innermost one of a thread is polled.
 using InterruptPoller = bool (*)(void* ctx);
+class InterruptScope;
+namespace detail {
+// The calling thread's innermost scope, or null inside any OpenMP region (a driver called
+// there could not throw out of it) or when none is installed.
+InterruptScope* current_scope();
+// tid 0's poll inside a team: on the scope's own thread, interruption_requested(); on a
+// forked child's proxy thread, what the owner (waiting for its team) has polled.
+bool poll_scope(InterruptScope* s);
+}  // namespace detail
+
 class InterruptScope {
  public:
   InterruptScope(InterruptPoller poll, void* ctx);
   ~InterruptScope();
   InterruptScope(const InterruptScope&) = delete;
   InterruptScope& operator=(const InterruptScope&) = delete;
+
+ private:
+  friend bool interruption_requested();
+  friend bool detail::poll_scope(InterruptScope* s);
+  bool poll();               // on the owning thread: the clock, then maybe the poller
+  InterruptPoller poll_;
+  void* ctx_;
+  InterruptScope* prev_;     // the scope this one hides, restored by the destructor
+  int64_t next_poll_ns_;     // steady clock; the poller is not called before this
+  std::atomic<bool> fired_;  // sticky; read by a forked child's proxy team (see TeamInterrupt)
 };
 bool interruption_requested();  // false when the calling thread installed no scope
 struct Interrupted : std::exception {
   const char* what() const noexcept override { return "interrupted"; }
+};
+// The shortest time between two poller calls, default 10 ms (parallel.cpp says why); the
+// native tests set 0 to poll at every check.
+void set_interrupt_poll_period_ns(int64_t ns);
+
+// TeamInterrupt: one driver call's view of the caller's scope, made on the calling thread
+// before its team. Inside the team only tid 0 consults the scope (the poller may take the
+// Python GIL, which only the calling thread may do while it waits for its own team); the other
+// threads read tid 0's decision from here. After the team the calling thread calls
+// throw_if_stopped(). Without a scope every check is one predictable branch.
+class TeamInterrupt {
+ public:
+  TeamInterrupt() : scope_(detail::current_scope()) {}
+  TeamInterrupt(const TeamInterrupt&) = delete;
+  TeamInterrupt& operator=(const TeamInterrupt&) = delete;
+
+  // For loops whose every iteration has a team barrier after this call: each thread calls it
+  // at the top of iteration k = 0, 1, 2, ... and all threads get the same answer at the same
+  // k (threads that stopped at different iterations would wait at different barriers forever).
+  // tid 0 writes the decision for k+1 into the slot of k+1's parity during iteration k, before
+  // that iteration's barrier; everyone reads it in iteration k+1, after the barrier. The slot
+  // was last read in iteration k-1, before the barrier tid 0 has since passed.
+  bool stop_at(int tid, long k) {
+    if (!scope_) return false;
+    if (slot_[k & 1].load(std::memory_order_acquire)) return true;
+    if (tid == 0 && detail::poll_scope(scope_)) {
+      slot_[(k + 1) & 1].store(true, std::memory_order_release);
+      stopped_.store(true, std::memory_order_relaxed);
+    }
+    return false;
+  }
+  // For threads that never wait for each other: each asks between its blocks; tid 0 polls,
+  // the others see its decision as soon as it is made.
+  bool stop_now(int tid) {
+    if (!scope_) return false;
+    if (tid == 0 && detail::poll_scope(scope_)) stopped_.store(true, std::memory_order_relaxed);
+    return stopped_.load(std::memory_order_relaxed);
+  }
+  // After the team, on the calling thread.
+  void throw_if_stopped() const {
+    if (scope_ && stopped_.load(std::memory_order_relaxed)) throw Interrupted();
+  }
+
+ private:
+  InterruptScope* scope_;
+  std::atomic<bool> slot_[2] = {{false}, {false}};
+  std::atomic<bool> stopped_{false};
 };
 
 // fma_throughput: the FMA rate of nt threads (GFLOP/s) over about `seconds`, each thread

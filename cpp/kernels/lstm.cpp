@@ -18,11 +18,16 @@
 // as single GEMMs over all timesteps (dW, dU and db as one for small layers). dU uses the
 // stored outputs shifted by one row (see lstm_backward) rather than a copy of h_{t-1}.
 //
+// Both passes stop between timesteps when the caller's InterruptScope asks (TeamInterrupt:
+// with the units split every thread leaves at the same step, or the barrier would hang) and
+// then throw Interrupted on the calling thread, after the team.
+//
 // Left out on purpose: peephole connections, projection layers (not in Keras' LSTM).
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/checked.h"
 #include "kernels/kernels.h"
 
 namespace lstmcore {
@@ -98,20 +103,30 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   const float* bias, const float* h0, const float* c0, long B, long T, long I,
                   long H, int act, int ract, bool go_backwards, const float* rmask,
                   bool for_backward) {
+  // Every size is checked before anything is written: a product that wraps around is an
+  // error, not a small buffer written far past its end. x (B, T, I) and the weights are
+  // indexed up to these counts too.
+  const long G = checked_mul(4, H, "LSTM gates (4H)");
+  const size_t n_btg = checked_elems({B, T, G}, "LSTM gates (B, T, 4H)");
+  const size_t n_bth = checked_elems({B, T, H}, "LSTM states (B, T, H)");
+  const size_t n_bti = checked_elems({B, T, I}, "LSTM input (B, T, I)");
+  const size_t n_bh = checked_elems({B, H}, "LSTM state (B, H)");
+  checked_elems({I + H, G}, "LSTM kernels (I + H, 4H)");
   s.B = B; s.T = T; s.I = I; s.H = H;
   s.act = act; s.ract = ract; s.go_backwards = go_backwards; s.for_backward = for_backward;
-  const long G = 4 * H;
-  float* gates = s.gates.resize(size_t(B) * T * G);
-  float* c = s.c.resize(size_t(B) * T * H);
+  float* gates = s.gates.resize(n_btg);
+  float* c = s.c.resize(n_bth);
   // Inference keeps neither act(c) nor the activated gates (the gate kernels skip them).
-  float* tc = for_backward ? s.tc.resize(size_t(B) * T * H) : nullptr;
-  float* h = s.h.resize(size_t(B) * T * H);
-  float* sh0 = s.h0.resize(size_t(B) * H);
-  float* sc0 = s.c0.resize(size_t(B) * H);
-  if (h0) std::memcpy(sh0, h0, sizeof(float) * B * H); else std::memset(sh0, 0, sizeof(float) * B * H);
-  if (c0) std::memcpy(sc0, c0, sizeof(float) * B * H); else std::memset(sc0, 0, sizeof(float) * B * H);
+  float* tc = for_backward ? s.tc.resize(n_bth) : nullptr;
+  float* h = s.h.resize(n_bth);
+  float* sh0 = s.h0.resize(n_bh);
+  float* sc0 = s.c0.resize(n_bh);
+  if (h0) std::memcpy(sh0, h0, sizeof(float) * n_bh);
+  else std::memset(sh0, 0, sizeof(float) * n_bh);
+  if (c0) std::memcpy(sc0, c0, sizeof(float) * n_bh);
+  else std::memset(sc0, 0, sizeof(float) * n_bh);
   if (go_backwards) {
-    float* xr = s.xrev.resize(size_t(B) * T * I);
+    float* xr = s.xrev.resize(n_bti);
     reverse_time(xr, x, B, T, I);
     x = xr;
   }
@@ -121,11 +136,11 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   float* hm = nullptr;
   float* h0m = nullptr;
   if (rmask) {
-    rm = s.rmask.resize(size_t(B) * H);
-    std::memcpy(s.rmask.data, rmask, sizeof(float) * B * H);
-    hm = s.hm.resize(size_t(B) * T * H);
-    h0m = s.h0m.resize(size_t(B) * H);
-    for (long i = 0; i < B * H; ++i) h0m[i] = sh0[i] * rm[i];
+    rm = s.rmask.resize(n_bh);
+    std::memcpy(s.rmask.data, rmask, sizeof(float) * n_bh);
+    hm = s.hm.resize(n_bth);
+    h0m = s.h0m.resize(n_bh);
+    for (size_t i = 0; i < n_bh; ++i) h0m[i] = sh0[i] * rm[i];
   } else {
     s.rmask.size = 0;
   }
@@ -146,6 +161,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
     else for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
   }
   const bool zero_h0 = h0 == nullptr;
+  TeamInterrupt stop;
   parallel_team(plan.nt, [&](int tid, int nt) {
     const Share sh = share_of(plan, B, H, tid, nt);
     const long nb = sh.b1 - sh.b0, j0 = sh.j0, j1 = sh.j1;
@@ -153,6 +169,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
       sgemm(false, false, nb * T, G, I, 1.0f, x + sh.b0 * T * I, I, W, G, 0.0f,
             gates + sh.b0 * T * G, G, 1);
     for (long st = 0; st < T; ++st) {
+      if (plan.by_rows ? stop.stop_now(tid) : stop.stop_at(tid, st)) break;
       // this thread's rows: h_{t-1}, c_{t-1} (the initial state at st = 0) and step st's gates
       const long ld_hp = st == 0 ? H : T * H;
       const float* hp = (st == 0 ? (rm ? h0m : sh0) : (rm ? hm : h) + (st - 1) * H) + sh.b0 * ld_hp;
@@ -196,6 +213,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
       }
     }
   });
+  stop.throw_if_stopped();
 }
 
 void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, float* dh0,
@@ -203,19 +221,23 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
                    const float* W, const float* U) {
   if (!s.for_backward)
     throw std::logic_error("lstm_backward after an inference pass (nothing was kept for it)");
+  // The forward pass checked every product of these sizes.
   const long B = s.B, T = s.T, I = s.I, H = s.H, G = 4 * H;
+  const size_t n_bh = size_t(B) * H;
   const int act = s.act, ract = s.ract;
   float* gates = s.gates.data;
   const float* c = s.c.data;
   const float* tc = s.tc.data;
   const float* h = s.h.data;
-  float* dh = s.dh.resize(size_t(B) * H);    // recurrent part of dL/dh_t
-  float* dcv = s.dc.resize(size_t(B) * H);   // dL/dc_t
-  float* dht = s.dhs.resize(size_t(B) * H);  // total dL/dh_t of this step
-  if (dhT) std::memcpy(dh, dhT, sizeof(float) * B * H); else std::memset(dh, 0, sizeof(float) * B * H);
-  if (dcT) std::memcpy(dcv, dcT, sizeof(float) * B * H); else std::memset(dcv, 0, sizeof(float) * B * H);
+  float* dh = s.dh.resize(n_bh);    // recurrent part of dL/dh_t
+  float* dcv = s.dc.resize(n_bh);   // dL/dc_t
+  float* dht = s.dhs.resize(n_bh);  // total dL/dh_t of this step
+  if (dhT) std::memcpy(dh, dhT, sizeof(float) * n_bh);
+  else std::memset(dh, 0, sizeof(float) * n_bh);
+  if (dcT) std::memcpy(dcv, dcT, sizeof(float) * n_bh);
+  else std::memset(dcv, 0, sizeof(float) * n_bh);
   if (dy && !dy_seq)
-    for (long i = 0; i < B * H; ++i) dh[i] += dy[i];
+    for (size_t i = 0; i < n_bh; ++i) dh[i] += dy[i];
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H);
   const bool u_inplace = u_in_place(plan, B, T);
@@ -224,11 +246,14 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* hin = rm ? s.hm.data : h;      // what the recurrent GEMM read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
+  TeamInterrupt stop;
   parallel_team(plan.nt, [&](int tid, int nt) {
     const Share sh = share_of(plan, B, H, tid, nt);
     const long j0 = sh.j0, j1 = sh.j1;
     const long nb = sh.b1 - sh.b0;
     for (long st = T - 1; st >= 0; --st) {
+      // one barrier per step, after this check (units split)
+      if (plan.by_rows ? stop.stop_now(tid) : stop.stop_at(tid, T - 1 - st)) break;
       float* gs = gates + sh.b0 * T * G + st * G;
       const long ld_cp = st == 0 ? H : T * H;
       const float* cp = (st == 0 ? s.c0.data : c + (st - 1) * H) + sh.b0 * ld_cp;
@@ -274,8 +299,9 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
       }
     }
   });
-  if (dh0) std::memcpy(dh0, dh, sizeof(float) * B * H);
-  if (dc0) std::memcpy(dc0, dcv, sizeof(float) * B * H);
+  stop.throw_if_stopped();
+  if (dh0) std::memcpy(dh0, dh, sizeof(float) * n_bh);
+  if (dc0) std::memcpy(dc0, dcv, sizeof(float) * n_bh);
 
   // Weight gradients over all B*T rows of dz. dU = sum_{b,t} h_{b,t-1}^T dz_{b,t}: row k =
   // b*T+t of the stored outputs h is h_{b,t}, so pairing h row k-1 with dz row k is right
@@ -289,7 +315,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
     // [x_k | h_{k-1} | 1]^T dz, over a gathered copy of at most 256 KiB (it stays in L2;
     // medium, 2 MiB, measured no faster fused): dz is packed once instead of twice and the
     // column sum rides along. With one row (B*T = 1) there is no dU term to share.
-    float* a = s.xh.resize(size_t(BT) * KA);
+    float* a = s.xh.resize(checked_elems({BT, KA}, "LSTM [x | h | 1] rows (B*T, I+H+1)"));
     for (long k = 0; k < BT; ++k) {
       float* r = a + k * KA;
       std::memcpy(r, s.x + k * I, sizeof(float) * I);
@@ -304,7 +330,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
     if (db) colsum_add(db, gates, BT, G, G);
   }
   if (dU) {
-    float* corr = s.corr.resize(size_t(B) * H);
+    float* corr = s.corr.resize(n_bh);
     for (long b = 0; b < B; ++b)
       for (long j = 0; j < H; ++j)
         corr[b * H + j] = h0in[b * H + j] - (b > 0 ? hin[((b - 1) * T + T - 1) * H + j] : 0.0f);
@@ -312,7 +338,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   }
   if (dx) {
     float* dxe = dx;
-    if (s.go_backwards) dxe = s.dx_rev.resize(size_t(B) * T * I);
+    if (s.go_backwards) dxe = s.dx_rev.resize(checked_elems({B, T, I}, "LSTM dx (B, T, I)"));
     sgemm(false, true, B * T, I, G, 1.0f, gates, G, W, G, 0.0f, dxe, I);
     if (s.go_backwards) reverse_time(dx, dxe, B, T, I);
   }

@@ -13,10 +13,12 @@
 // K is walked in the same order whatever the thread count and each C tile has one writer,
 // so results are bit-identical for 1 and N threads. Edge tiles are zero-padded in the packed
 // panels and stored partially by the micro-kernel. Tiny problems run on one thread
-// (threads_for).
+// (threads_for). sgemm stops between (KC x MC) blocks when the caller's InterruptScope asks
+// and throws Interrupted after its team (see kernels.h, TeamInterrupt).
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/checked.h"
 #include "kernels/kernels.h"
 
 namespace lstmcore {
@@ -90,6 +92,18 @@ static inline void share(long n, int tid, int nt, long& lo, long& hi) {
   hi = n * (tid + 1) / nt;
 }
 
+// BlockStop: sgemm_blocked's interruption check, at the top of every (KC x MC) block. With a
+// shared team (synced) the blocks are barrier-separated and every thread must stop at the
+// same one; a thread on its own thin split just stops (tid is its index in the caller's team).
+struct BlockStop {
+  TeamInterrupt* ti = nullptr;
+  int tid = 0;
+  bool synced = false;
+  bool operator()(long k) const {
+    return ti != nullptr && (synced ? ti->stop_at(tid, k) : ti->stop_now(tid));
+  }
+};
+
 static inline void team_barrier(int nt) {
   if (nt > 1) {
 #ifdef LSTMCORE_HAVE_OPENMP
@@ -100,14 +114,15 @@ static inline void team_barrier(int nt) {
 
 // The blocked algorithm for C (M x N) run by thread tid of a team of nt that shares the
 // packed blocks ap and bp (each thread packs and multiplies its static share; barriers
-// between the phases). nt == 1: everything on the calling thread, no barrier.
+// between the phases). nt == 1: everything on the calling thread, no barrier. Returns at the
+// top of a block when `stop` says so (all threads at the same block).
 static void sgemm_blocked(const KernelTable& t, int tid, int nt, bool ta, bool tb, long M,
                           long N, long K, float alpha, const float* A, long lda, const float* B,
                           long ldb, float beta, float* C, long ldc, float* ap, float* bp,
-                          long NCB) {
+                          long NCB, const BlockStop& stop) {
   const int MR = t.mr, NR = t.nr;
   const long MC = mc_for(MR);
-  long lo, hi;
+  long lo, hi, block = 0;
   for (long jc = 0; jc < N; jc += NCB) {
     const long nc = std::min(NCB, N - jc);
     const long npan = (nc + NR - 1) / NR;
@@ -120,6 +135,7 @@ static void sgemm_blocked(const KernelTable& t, int tid, int nt, bool ta, bool t
                      std::min<long>(NR, nc - p * NR), NR);
       team_barrier(nt);
       for (long ic = 0; ic < M; ic += MC) {
+        if (stop(block++)) return;  // every block ends in a barrier (stop_at needs one)
         const long mc = std::min(MC, M - ic);
         const long mpan = (mc + MR - 1) / MR;
         share(mpan, tid, nt, lo, hi);
@@ -144,15 +160,15 @@ static void sgemm_blocked(const KernelTable& t, int tid, int nt, bool ta, bool t
 // One thread's whole GEMM with its own packing buffers.
 static void sgemm_private(const KernelTable& t, bool ta, bool tb, long M, long N, long K,
                           float alpha, const float* A, long lda, const float* B, long ldb,
-                          float beta, float* C, long ldc) {
+                          float beta, float* C, long ldc, const BlockStop& stop) {
   if (M <= 0 || N <= 0) return;
   const long nc_max = std::min(NC_PRIVATE, (N + t.nr - 1) / t.nr * t.nr);
   const long kc_max = std::min(KC, K);
   const long mc_max = std::min(mc_for(t.mr), (M + t.mr - 1) / t.mr * t.mr);
-  float* bp = tl_bpack.resize(size_t(kc_max) * nc_max);
-  float* ap = tl_apack.resize(size_t(kc_max) * mc_max);
+  float* bp = tl_bpack.resize(checked_elems({kc_max, nc_max}, "sgemm B block (KC, NC)"));
+  float* ap = tl_apack.resize(checked_elems({kc_max, mc_max}, "sgemm A block (KC, MC)"));
   sgemm_blocked(t, 0, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ap, bp,
-                NC_PRIVATE);
+                NC_PRIVATE, stop);
 }
 
 void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A, long lda,
@@ -165,8 +181,11 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
   const KernelTable& t = kt();
   const int MR = t.mr, NR = t.nr;
   const int nt = nthreads > 0 ? nthreads : threads_for(2.0 * M * N * K);
+  TeamInterrupt ti;  // inert when called inside a parallel region (it cannot throw there)
   if (nt <= 1) {
-    sgemm_private(t, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_private(t, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                  BlockStop{&ti, 0, false});
+    ti.throw_if_stopped();
     return;
   }
   // Thin shapes: sharing packed blocks costs 2-3 barriers per (KC x MC) block for little work
@@ -181,8 +200,9 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
       share(mtiles, tid, team, lo, hi);
       const long i0 = lo * MR, i1 = std::min(M, hi * MR);
       sgemm_private(t, ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb,
-                    beta, C + i0 * ldc, ldc);
+                    beta, C + i0 * ldc, ldc, BlockStop{&ti, tid, false});
     });
+    ti.throw_if_stopped();
     return;
   }
   if (M * 4 <= N && npans >= 2 * nt) {
@@ -191,32 +211,35 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
       share(npans, tid, team, lo, hi);
       const long j0 = lo * NR, j1 = std::min(N, hi * NR);
       sgemm_private(t, ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb,
-                    beta, C + j0, ldc);
+                    beta, C + j0, ldc, BlockStop{&ti, tid, false});
     });
+    ti.throw_if_stopped();
     return;
   }
   const long MC = mc_for(MR);
   const long nc_max = std::min(NC, (N + NR - 1) / NR * NR);
   const long kc_max = std::min(KC, K);
   const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
-  float* bp = tl_bpack.resize(size_t(kc_max) * nc_max);
-  float* ap = tl_apack.resize(size_t(kc_max) * mc_max);
+  float* bp = tl_bpack.resize(checked_elems({kc_max, nc_max}, "sgemm B block (KC, NC)"));
+  float* ap = tl_apack.resize(checked_elems({kc_max, mc_max}, "sgemm A block (KC, MC)"));
   parallel_team(nt, [&](int tid, int team) {
     sgemm_blocked(t, tid, team, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ap, bp,
-                  NC);
+                  NC, BlockStop{&ti, tid, team > 1});
   });
+  ti.throw_if_stopped();
 }
 
 // ---- pre-packed B ---------------------------------------------------------------------------
 // Layout: K blocks of KC rows; inside block pc, panel p occupies kc*NR floats at
 // offset pc*Npan*NR + p*kc*NR (earlier blocks are full KC rows).
 void PackedB::pack(bool tb, long K_, long N_, const float* B, long ldb) {
-  table = &kt();
-  nr = table->nr;
+  const KernelTable* t = &kt();
+  const long npan = checked_add(N_, t->nr - 1, "packed B (K, N)") / t->nr;
+  float* d = data.resize(checked_elems({K_, npan, t->nr}, "packed B (K, N)"));
+  table = t;
+  nr = t->nr;
   K = K_;
   N = N_;
-  const long npan = panels();
-  float* d = data.resize(size_t(K) * npan * nr);
   for (long pc = 0; pc < K; pc += KC) {
     const long kc = std::min(KC, K - pc);
     for (long p = 0; p < npan; ++p)
@@ -247,7 +270,9 @@ void sgemm_packed_multi(long M, long p0, long p1, float alpha, bool ta, const fl
   // a transposed A is packed once per block and reused against every B.
   const bool direct = !ta;
   const long mc_max = std::min(MC, (M + MR - 1) / MR * MR);
-  float* ap = direct ? nullptr : tl_apack.resize(size_t(std::min(KC, K)) * mc_max);
+  float* ap = direct ? nullptr
+                     : tl_apack.resize(checked_elems({std::min(KC, K), mc_max},
+                                                     "sgemm A block (KC, MC)"));
   for (long pc = 0; pc < K; pc += KC) {
     const long kc = std::min(KC, K - pc);
     const float b_beta = pc == 0 ? beta : 1.0f;

@@ -4,19 +4,32 @@
 // For every SIMD level this CPU supports: SGEMM against sgemm_naive on tail-hitting shapes
 // with transposes and leading dimensions; sigmoid/tanh against <cmath>; LSTM forward against
 // a double-precision loop; LSTM backward against central finite differences of the forward
-// pass; a few Network training steps. Exits non-zero on the first failure.
+// pass; a few Network training steps; cooperative interruption of every driver and split;
+// the thread cap; size checks; teams in a forked child. Exits non-zero on any failure.
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "kernels/checked.h"
 #include "kernels/kernels.h"
 #include "kernels/network.h"
 
 #ifdef LSTMCORE_HAVE_OPENMP
 #include <omp.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/wait.h>
+#include <unistd.h>
+#define TEST_HAVE_FORK 1
 #endif
 
 using namespace lstmcore;
@@ -231,8 +244,295 @@ static void test_nested_parallel(std::mt19937& g) {
 #endif
 }
 
+// ---- cooperative interruption -------------------------------------------------------------
+// A poller that says "stop" from its (fire_after + 1)-th call on, and records whether it was
+// ever called from a thread other than the one that installed it (only that one may call it).
+struct CountingPoller {
+  long calls = 0;
+  long fire_after = LONG_MAX;
+  std::thread::id owner = std::this_thread::get_id();
+  bool wrong_thread = false;
+  static bool poll(void* ctx) {
+    auto* p = static_cast<CountingPoller*>(ctx);
+    if (std::this_thread::get_id() != p->owner) p->wrong_thread = true;
+    return ++p->calls > p->fire_after;
+  }
+};
+
+// Runs `work` under a scope that never fires (counting the checks, N), checks it against a
+// run without a scope (bit-identical), then under a scope firing after k calls for k in
+// [0, N): each must throw Interrupted; and k = N must not. The poll period is 0 here, so
+// every check calls the poller and N is exact. `prepare` runs before each `work`, unscoped.
+template <class Prepare, class Work, class Same>
+static void check_interruptible(const char* what, Prepare prepare, Work work,
+                                Same same_as_unscoped) {
+  prepare();
+  work();  // no scope: the reference
+  CountingPoller never;
+  prepare();
+  {
+    InterruptScope scope(&CountingPoller::poll, &never);
+    work();
+  }
+  CHECK(same_as_unscoped(), "%s %s: a scope that never fires changed the results", kt().name, what);
+  CHECK(!never.wrong_thread, "%s %s: poller called off its thread", kt().name, what);
+  CHECK(never.calls > 0, "%s %s: never checked for interruption", kt().name, what);
+  const long n = never.calls;
+  if (std::getenv("LSTMCORE_TEST_VERBOSE"))
+    std::printf("  %s %s: %ld checks\n", kt().name, what, n);
+  const long step = std::max(1L, n / 12);  // every k near both ends, a sample in between
+  for (long k = 0; k <= n; k += (k < 3 || k > n - 3) ? 1 : step) {
+    CountingPoller p;
+    p.fire_after = k;
+    bool threw = false;
+    prepare();
+    try {
+      InterruptScope scope(&CountingPoller::poll, &p);
+      work();
+    } catch (const Interrupted&) {
+      threw = true;
+    }
+    CHECK(threw == (k < n), "%s %s: poller firing after %ld of %ld calls: %s", kt().name, what, k,
+          n, threw ? "interrupted" : "ran to the end");
+    CHECK(!p.wrong_thread, "%s %s: poller called off its thread", kt().name, what);
+    CHECK(p.calls <= k + 1, "%s %s: poller called %ld times after it fired", kt().name, what,
+          p.calls - k - 1);
+  }
+}
+
+static void test_interrupt(std::mt19937& g) {
+  const int prev = num_threads();
+  set_interrupt_poll_period_ns(0);
+  CHECK(!interruption_requested(), "interruption_requested() without a scope");
+  {  // scopes nest; the innermost is polled, the outer one comes back when it ends
+    CountingPoller outer, inner;
+    outer.fire_after = 0;
+    InterruptScope a(&CountingPoller::poll, &outer);
+    {
+      InterruptScope b(&CountingPoller::poll, &inner);
+      CHECK(!interruption_requested(), "inner scope not polled");
+    }
+    CHECK(interruption_requested() && interruption_requested(),
+          "outer scope not restored / not sticky");
+    CHECK(outer.calls == 1 && inner.calls == 1, "scopes polled %ld / %ld times", outer.calls,
+          inner.calls);
+  }
+  CHECK(!interruption_requested(), "scope still installed after its end");
+
+  struct Shape { long B, T, I, H; const char* split; };
+  // rows: B H (8H + 64) T above 1 MFLOP, H < 256; units: 8 B H^2 >= 4 MFLOP and H >= 256.
+  const Shape shapes[] = {{8, 40, 4, 32, "rows"}, {64, 12, 4, 256, "units"}};
+  for (int nt : {1, 2}) {
+    set_num_threads(nt);
+    for (const Shape& s : shapes) {
+      const long G = 4 * s.H;
+      auto x = randv(s.B * s.T * s.I, g), W = randv(s.I * G, g, 0.3f), U = randv(s.H * G, g, 0.05f);
+      auto b = randv(G, g, 0.1f), dy = randv(s.B * s.T * s.H, g);
+      LstmState st;
+      std::vector<float> h_ref, c_ref, h_out, c_out;
+      std::string what = std::string("lstm_forward ") + s.split + " nt=" + std::to_string(nt);
+      bool first = true;
+      check_interruptible(what.c_str(), [] {}, [&] {
+        lstm_forward(st, x.data(), W.data(), U.data(), b.data(), nullptr, nullptr, s.B, s.T, s.I,
+                     s.H, ACT_TANH, ACT_SIGMOID, false);
+        auto& ho = first ? h_ref : h_out;
+        auto& co = first ? c_ref : c_out;
+        ho.assign(st.h.data, st.h.data + st.h.size);
+        co.assign(st.c.data, st.c.data + st.c.size);
+        first = false;
+      }, [&] { return h_ref == h_out && c_ref == c_out; });
+      std::vector<float> grads_ref, grads;
+      first = true;
+      what = std::string("lstm_backward ") + s.split + " nt=" + std::to_string(nt);
+      auto forward = [&] {  // backward overwrites the saved gates: a fresh pass each time
+        lstm_forward(st, x.data(), W.data(), U.data(), b.data(), nullptr, nullptr, s.B, s.T, s.I,
+                     s.H, ACT_TANH, ACT_SIGMOID, false);
+      };
+      check_interruptible(what.c_str(), forward, [&] {
+        std::vector<float> dW(s.I * G, 0.0f), dU(s.H * G, 0.0f), db(G, 0.0f);
+        std::vector<float> dx(s.B * s.T * s.I), dh0(s.B * s.H), dc0(s.B * s.H);
+        lstm_backward(st, dx.data(), dW.data(), dU.data(), db.data(), dh0.data(), dc0.data(),
+                      dy.data(), true, nullptr, nullptr, W.data(), U.data());
+        auto& out = first ? grads_ref : grads;
+        out.clear();
+        for (auto* v : {&dW, &dU, &db, &dx, &dh0, &dc0})
+          out.insert(out.end(), v->begin(), v->end());
+        first = false;
+      }, [&] { return grads_ref == grads; });
+    }
+    // sgemm: each split (shared blocks with barriers, thin rows, thin columns)
+    const long gshapes[][3] = {{600, 600, 600}, {1000, 40, 300}, {30, 700, 600}};
+    for (const auto& sh : gshapes) {
+      const long M = sh[0], N = sh[1], K = sh[2];
+      auto A = randv(M * K, g), Bm = randv(K * N, g);
+      std::vector<float> C(M * N), C_ref;
+      bool first = true;
+      std::string what = "sgemm " + std::to_string(M) + "x" + std::to_string(N) + "x" +
+                         std::to_string(K) + " nt=" + std::to_string(nt);
+      check_interruptible(what.c_str(), [] {}, [&] {
+        sgemm(false, false, M, N, K, 1.0f, A.data(), K, Bm.data(), N, 0.0f, C.data(), N);
+        if (first) C_ref = C;
+        first = false;
+      }, [&] { return C == C_ref; });
+    }
+  }
+  set_interrupt_poll_period_ns(10'000'000);
+  set_num_threads(prev);
+}
+
+// ---- the thread cap and checked sizes -----------------------------------------------------
+static void test_limits() {
+  const int prev = num_threads(), cap = max_num_threads();
+  CHECK(cap >= 8 && cap <= 512, "max_num_threads() = %d", cap);
+  CHECK(default_num_threads() >= 1 && default_num_threads() <= cap, "default above the cap");
+  for (int bad : {0, -3, cap + 1, 5000, INT_MAX}) {
+    bool threw = false;
+    try {
+      set_num_threads(bad);
+    } catch (const std::invalid_argument& e) {
+      threw = std::strstr(e.what(), ("received n=" + std::to_string(bad)).c_str()) != nullptr &&
+              std::strstr(e.what(), ("between 1 and " + std::to_string(cap)).c_str()) != nullptr;
+    }
+    CHECK(threw, "set_num_threads(%d) was not refused with the expected message", bad);
+    CHECK(num_threads() == prev, "set_num_threads(%d) changed the count", bad);
+  }
+  set_num_threads(cap);  // accepted (no team is opened here)
+  CHECK(num_threads() == (have_openmp() ? cap : 1), "set_num_threads(cap)");
+  set_num_threads(prev);
+
+  auto throws_invalid = [](auto f) {
+    try {
+      f();
+    } catch (const std::invalid_argument&) {
+      return true;
+    }
+    return false;
+  };
+  // products that wrap around are refused before anything is read or written
+  LstmState st;
+  const float dummy[4] = {0, 0, 0, 0};
+  CHECK(throws_invalid([&] {
+          lstm_forward(st, dummy, dummy, dummy, nullptr, nullptr, nullptr, 1L << 40, 1L << 30, 1,
+                       1, ACT_TANH, ACT_SIGMOID, false);
+        }), "lstm_forward: B*T*4H overflow not refused");
+  CHECK(throws_invalid([&] {
+          lstm_forward(st, dummy, dummy, dummy, nullptr, nullptr, nullptr, 1, 1, 1,
+                       LONG_MAX / 2, ACT_TANH, ACT_SIGMOID, false);
+        }), "lstm_forward: 4H overflow not refused");
+  CHECK(throws_invalid([&] {
+          lstm_forward(st, dummy, dummy, dummy, nullptr, nullptr, nullptr, 1, 1, 1L << 62, 1,
+                       ACT_TANH, ACT_SIGMOID, false);
+        }), "lstm_forward: B*T*I overflow not refused");
+  CHECK(st.B == 0 && st.gates.size == 0, "a refused lstm_forward changed its state");
+  PackedB pb;
+  CHECK(throws_invalid([&] { pb.pack(false, 1L << 40, 1L << 40, dummy, 1); }),
+        "PackedB: K*N overflow not refused");
+  CHECK(throws_invalid([&] { pb.pack(false, 1, LONG_MAX, dummy, 1); }),
+        "PackedB: N rounded up to panels overflows, not refused");
+  CHECK(pb.K == 0 && pb.N == 0, "a refused pack changed the PackedB");
+  Buffer buf;
+  bool bad_alloc = false;
+  try {
+    buf.resize(SIZE_MAX / 2);  // bytes would wrap around: refused before any allocation
+  } catch (const std::bad_alloc&) {
+    bad_alloc = true;
+  }
+  CHECK(bad_alloc && buf.data == nullptr && buf.capacity == 0, "Buffer::resize(SIZE_MAX/2)");
+}
+
+// ---- teams in a forked child ----------------------------------------------------------------
+// libgomp's pool does not survive fork(): the child must run serially until it asks for
+// threads, then its teams must work (through the proxy thread) and give the same bits; an
+// interruption must still reach a team run by the proxy; a grandchild forked after the proxy
+// was used must work too. A hang fails through alarm().
+#if defined(TEST_HAVE_FORK) && defined(LSTMCORE_HAVE_OPENMP)
+static int child_status(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+static void test_fork(std::mt19937& g) {
+  const int prev = num_threads();
+  set_num_threads(2);
+  const long M = 300, N = 300, K = 300;
+  auto A = randv(M * K, g), Bm = randv(K * N, g);
+  std::vector<float> C_par(M * N), C(M * N);
+  sgemm(false, false, M, N, K, 1.0f, A.data(), K, Bm.data(), N, 0.0f, C_par.data(), N);
+  const long Bn = 64, Tn = 6, In = 4, Hn = 256, Gn = 4 * Hn;  // units split: a barrier a step
+  auto x = randv(Bn * Tn * In, g), W = randv(In * Gn, g, 0.1f), U = randv(Hn * Gn, g, 0.05f);
+  LstmState par;
+  lstm_forward(par, x.data(), W.data(), U.data(), nullptr, nullptr, nullptr, Bn, Tn, In, Hn,
+               ACT_TANH, ACT_SIGMOID, false);
+  const std::vector<float> h_par(par.h.data, par.h.data + par.h.size);
+  std::fflush(stdout);
+  std::fflush(stderr);
+
+  auto same_work = [&]() -> int {  // 0: both drivers give the parent's bits
+    std::fill(C.begin(), C.end(), 0.0f);
+    sgemm(false, false, M, N, K, 1.0f, A.data(), K, Bm.data(), N, 0.0f, C.data(), N);
+    if (C != C_par) return 1;
+    LstmState st;
+    lstm_forward(st, x.data(), W.data(), U.data(), nullptr, nullptr, nullptr, Bn, Tn, In, Hn,
+                 ACT_TANH, ACT_SIGMOID, false);
+    return std::vector<float>(st.h.data, st.h.data + st.h.size) == h_par ? 0 : 2;
+  };
+  const pid_t pid = fork();
+  if (pid == 0) {
+    alarm(60);
+    int rc = 0;
+    if (num_threads() != 1) rc = 10;
+    if (!rc && same_work()) rc = 11;  // serially
+    set_num_threads(2);
+    if (!rc && same_work()) rc = 12;  // teams through the proxy
+    if (!rc && same_work()) rc = 13;  // again: the proxy is reused
+    if (!rc) {  // an interruption reaches a team the proxy runs: the waiting caller polls
+      set_interrupt_poll_period_ns(0);
+      CountingPoller p;
+      p.fire_after = 0;
+      bool threw = false;
+      try {
+        InterruptScope scope(&CountingPoller::poll, &p);
+        LstmState st;
+        for (int i = 0; i < 1000 && !threw; ++i)
+          lstm_forward(st, x.data(), W.data(), U.data(), nullptr, nullptr, nullptr, Bn, Tn, In,
+                       Hn, ACT_TANH, ACT_SIGMOID, false);
+      } catch (const Interrupted&) {
+        threw = true;
+      }
+      set_interrupt_poll_period_ns(10'000'000);
+      if (!threw || p.wrong_thread) rc = 14;
+    }
+    if (!rc) {  // a grandchild, forked after the proxy ran teams
+      std::fflush(stdout);
+      const pid_t gpid = fork();
+      if (gpid == 0) {
+        alarm(60);
+        int grc = num_threads() == 1 ? 0 : 20;
+        if (!grc && same_work()) grc = 21;
+        set_num_threads(2);
+        if (!grc && same_work()) grc = 22;
+        _exit(grc);
+      }
+      rc = child_status(gpid);
+    }
+    if (!rc && same_work()) rc = 15;  // the child's own proxy still works
+    _exit(rc);
+  }
+  const int rc = child_status(pid);
+  CHECK(rc == 0, "%s forked child failed with status %d (10s: child, 20s: grandchild, 142: hung)",
+        kt().name, rc);
+  CHECK(num_threads() == 2 && same_work() == 0, "%s the parent changed after fork", kt().name);
+  set_num_threads(prev);
+}
+#else
+static void test_fork(std::mt19937&) {}
+#endif
+
 int main() {
   std::mt19937 g(1234);
+  test_limits();
   for (const std::string& level : supported_levels()) {
     set_simd_level(level);
     test_gemm(g);
@@ -240,6 +540,8 @@ int main() {
     test_lstm(g);
     test_network(g);
     test_nested_parallel(g);
+    test_interrupt(g);
+    test_fork(g);
     std::printf("%s: %s\n", level.c_str(), failures ? "FAILED" : "ok");
   }
   if (failures) {
