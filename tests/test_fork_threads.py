@@ -198,10 +198,6 @@ def test_omp_num_threads_above_the_cap_gives_a_capped_default():
     assert n == cap < 5000
 
 
-@pytest.mark.xfail(strict=True, reason="cpp/bindings/arrays.h check_f32 compares dtype objects "
-                   "by identity (py::dtype::of<float>().is(a.dtype())); an unpickled float32 "
-                   "array has an equal but distinct dtype object and is refused with 'must be a "
-                   "float32 array; received dtype float32'. Fix: a.dtype().equal(...)")
 def test_unpickled_float32_arrays_are_accepted():
     x = pickle.loads(pickle.dumps(_data()[0][:4]))  # what a spawn child receives
     assert x.dtype == np.float32

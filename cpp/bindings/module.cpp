@@ -298,6 +298,7 @@ PYBIND11_MODULE(_core, m) {
     d["simd_supported"] = supported_levels();
     d["cpu_features"] = cpu_feature_names();
     d["num_threads"] = num_threads();
+    d["max_threads"] = max_num_threads();
     d["gemm_tile"] = py::make_tuple(kt().mr, kt().nr);
 #ifdef NDEBUG
     d["debug"] = false;
