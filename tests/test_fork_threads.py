@@ -53,18 +53,9 @@ def _fit(weights, x, y):
     return m.get_weights(), h.history["loss"]
 
 
-def _fresh(a):
-    """A float32 copy whose dtype is NumPy's own float32 object. Arrays that arrive pickled
-    (spawn, forkserver) carry an equal but distinct dtype object, which the bindings' dtype
-    check refuses today (see test_unpickled_float32_arrays_are_accepted)."""
-    out = np.empty(a.shape, dtype=np.float32)
-    out[...] = a
-    return out
-
-
 def _work(weights, x, threads=None):
-    """What each child does (module level, so that spawn and forkserver can import it)."""
-    weights, x = [_fresh(w) for w in weights], _fresh(x)
+    """What each child does (module level, so that spawn and forkserver can import it). The
+    arrays arrive as they were sent: pickled, for spawn and forkserver."""
     out = {"threads_at_start": lstmcore.get_num_threads()}
     if threads is not None:
         lstmcore.set_num_threads(threads)
