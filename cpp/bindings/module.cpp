@@ -307,11 +307,10 @@ PYBIND11_MODULE(_core, m) {
 #endif
     return d;
   }, "Compiler, OpenMP, SIMD levels compiled in / supported / selected, thread count.");
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) throw std::invalid_argument("`n` must be >= 1; received n=" + std::to_string(n));
-    set_num_threads(n);
-  }, py::arg("n"));
+  m.def("set_num_threads", &set_num_threads, py::arg("n"),
+        "1 <= n <= max_num_threads(), else ValueError and the count is unchanged.");
   m.def("get_num_threads", &num_threads);
+  m.def("max_num_threads", &max_num_threads, "The largest thread count set_num_threads accepts.");
   m.def("default_num_threads", &default_num_threads);
   m.def("simd_level", []() { return std::string(kt().name); });
   m.def("set_simd_level", &set_simd_level, py::arg("name"),

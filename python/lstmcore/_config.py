@@ -31,6 +31,11 @@ def set_num_threads(n: int) -> None:
     """Set the number of threads the native kernels use (OpenMP)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"`n` must be a positive integer; received n={n!r}")
+    cap = _core.max_num_threads()
+    if n > cap:  # checked here too: a value beyond a C int could not even be passed
+        raise ValueError(f"`n` must be between 1 and {cap} (4 threads per processor, at least 8 "
+                         f"and at most 512: more only time-slice, and creating too many aborts "
+                         f"the process); received n={n}")
     _core.set_num_threads(int(n))
 
 
