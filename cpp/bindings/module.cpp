@@ -637,7 +637,8 @@ PYBIND11_MODULE(_core, m) {
         return py::tuple(py::make_tuple(d.B, d.F));
       })
       .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
-                               long k0, long k1, uint64_t seed, bool sparse) {
+                               long k0, long k1, uint64_t seed, bool sparse, double loss0,
+                               const std::vector<double>& metrics0) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
         check_targets(n, x, y, sparse);
@@ -652,7 +653,12 @@ PYBIND11_MODULE(_core, m) {
           throw std::invalid_argument("internal error in train_batches: batch range");
         auto losses = new_array({k1 - k0});
         std::vector<double> dl(std::max<long>(1, k1 - k0));
+        // The sums continue from the caller's running totals, batch by batch, so an epoch's
+        // loss does not depend on how its batches were grouped into calls (that grouping
+        // follows measured timings).
         StepStats total;
+        total.loss = loss0;
+        for (size_t m = 0; m < metrics0.size() && m < 8; ++m) total.metric_sums[m] = metrics0[m];
         int failure = STEP_OK;
         long done;
         {
@@ -668,9 +674,11 @@ PYBIND11_MODULE(_core, m) {
         if (done < k1 - k0 && failure == STEP_OK && PyErr_Occurred()) throw py::error_already_set();
         return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, failure);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
-         py::arg("seed") = 0, py::arg("sparse") = false,
+         py::arg("seed") = 0, py::arg("sparse") = false, py::arg("loss0") = 0.0,
+         py::arg("metrics0") = std::vector<double>{},
          "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, "
-         "failure) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite.")
+         "failure) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the sums continue "
+         "from loss0 and metrics0.")
       .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");

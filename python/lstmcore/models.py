@@ -577,6 +577,7 @@ class Sequential:
             epoch_seed = int(rng.integers(0, 2**63 - 1))
             bar = Progbar(n, verbose)
             loss_sum, msums, samples = 0.0, np.zeros(len(self._metric_names)), 0
+            msums_list = []
             k = 0
             failed = None
             while k < steps:
@@ -585,14 +586,16 @@ class Sequential:
                     cbs.call("on_train_batch_begin", k, {})
                 t0 = time.perf_counter()
                 try:
-                    done, blosses, lsum, ms, cnt, failure = net.train_batches(
-                        x, y2, idx, bs, k, k1, epoch_seed, sparse)
+                    # the sums continue natively batch by batch: the epoch's loss does not
+                    # depend on how batches were grouped into calls (which follows timings)
+                    done, blosses, loss_sum, ms, cnt, failure = net.train_batches(
+                        x, y2, idx, bs, k, k1, epoch_seed, sparse, loss_sum, msums_list)
                 finally:  # Ctrl-C lands here between batches: keep the step count exact
                     self._sync_iterations()
                 dt = time.perf_counter() - t0
-                loss_sum += lsum
                 samples += cnt
-                msums += np.asarray(ms[:len(self._metric_names)])
+                msums_list = ms
+                msums = np.asarray(ms[:len(self._metric_names)])
                 logs = self._logs(loss_sum, msums, samples)
                 if failure:
                     failed = (k + done, float(blosses[done]), failure)
