@@ -257,3 +257,47 @@ def test_threads_share_weights_not_copies():
     got = []
     _run(lambda i: got.append(m.predict(x)), 4)
     assert all(np.array_equal(a, g) for g in got)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
+def test_fork_while_another_thread_holds_the_model_locks():
+    # the child has only the forking thread: locks the parent's other threads held must not
+    # be held forever in the child
+    import multiprocessing as mp
+    m = _model(seed=10)
+    x, y = _data(8)
+    want = m.predict(x)
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        with m._guard.mutex:
+            m._guard.weights.acquire_exclusive()
+            held.set()
+            release.wait(60)
+            m._guard.weights.release_exclusive()
+
+    th = threading.Thread(target=holder)
+    th.start()
+    try:
+        assert held.wait(30)
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=_child_uses_model, args=(m, x, y, q))
+        p.start()
+        p.join(60)
+        alive = p.is_alive()
+        if alive:
+            p.kill()
+        assert not alive, "the forked child hung on a lock held by a parent thread"
+        got = q.get(timeout=10)
+    finally:
+        release.set()
+        th.join(60)
+    assert np.array_equal(got, want)
+
+
+def _child_uses_model(m, x, y, q):
+    p = m.predict(x)
+    m.fit(x, y, epochs=1, verbose=0)
+    m.set_weights(m.get_weights())
+    q.put(p)

@@ -188,3 +188,25 @@ def test_refused_step_leaves_stateful_state_as_before():
     with pytest.warns(RuntimeWarning, match="non-finite"):
         a.train_on_batch(x, y * 1e6)
     np.testing.assert_array_equal(a.predict(x, batch_size=4), b.predict(x, batch_size=4))
+
+
+@pytest.mark.parametrize("level", _core.supported_simd_levels())
+def test_max_abs_kernel_every_level(level):
+    # the gradient scan and the update bound: exact max |x|, inf for any NaN or inf
+    before = _core.simd_level()
+    _core.set_simd_level(level)
+    try:
+        rng = np.random.default_rng(0)
+        for n in (0, 1, 7, 16, 17, 255, 256, 257, 1000):
+            a = (rng.standard_normal(n) * 10.0 ** rng.integers(-40, 38, n)).astype(np.float32)
+            want = float(np.abs(a).max()) if n else 0.0
+            assert _core.max_abs(a) == want
+            if n:
+                for bad in (np.nan, np.inf, -np.inf, -np.nan):
+                    b = a.copy()
+                    b[rng.integers(0, n)] = bad
+                    assert _core.max_abs(b) == np.inf
+        assert _core.max_abs(np.array([-3.0, 2.0], np.float32)) == 3.0
+        assert _core.max_abs(np.array([1e-45, -0.0], np.float32)) == np.float32(1e-45)
+    finally:
+        _core.set_simd_level(before)

@@ -332,6 +332,10 @@ PYBIND11_MODULE(_core, m) {
     return kt().first_nonfinite(p, (long)a.size());
   }, py::arg("a"),
         "Flat index of the first NaN or inf in a C-contiguous float32 array, or -1.");
+  m.def("max_abs", [](py::array a) -> float {
+    const float* p = in_f32(a, "a");
+    return kt().max_abs(p, (long)a.size());
+  }, py::arg("a"), "max |a| of a C-contiguous float32 array, or inf when it holds a NaN or inf.");
 
   // ---- GEMM ----
   m.def("gemm", [](py::array a, py::array b, py::array c, bool trans_a, bool trans_b, float alpha, float beta) {

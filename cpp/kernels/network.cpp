@@ -516,27 +516,8 @@ auto Network::guarded(F&& step) -> decltype(step()) {
   }
 }
 
-// max |p[i]| for finite values (callers check finiteness first with first_nonfinite). Eight
-// independent maxima so that the loop vectorises without reassociating anything.
-static double max_abs(const float* p, long n) {
-  float m[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  long i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int k = 0; k < 8; ++k) {
-      const float a = std::fabs(p[i + k]);
-      m[k] = a > m[k] ? a : m[k];
-    }
-  for (; i < n; ++i) m[0] = std::max(m[0], std::fabs(p[i]));
-  float r = 0.0f;
-  for (float v : m) r = std::max(r, v);
-  return r;
-}
-
-// max |p| when every value is finite, else +inf.
-static double checked_max_abs(const float* p, long n) {
-  if (kt().first_nonfinite(p, n) >= 0) return std::numeric_limits<double>::infinity();
-  return max_abs(p, n);
-}
+// max |p|, or +inf when a value is NaN or inf (one SIMD pass).
+static double checked_max_abs(const float* p, long n) { return kt().max_abs(p, n); }
 
 bool Network::grads_finite() {
   auto& ps = params();

@@ -41,6 +41,7 @@ using gates_bwd_rows_fn = void (*)(float* g, long ldg, float* dc, const float* d
 using adam_fn = void (*)(float* w, const float* g, float* m, float* v, long n, float lr_t,
                          float omb1, float omb2, float eps);
 using nonfinite_fn = long (*)(const float* p, long n);
+using maxabs_fn = float (*)(const float* p, long n);
 using gemm_abt_fn = void (*)(long m, long n, long k, const float* A, long lda, const float* B,
                              long ldb, float beta, float* C, long ldc);
 using probe_fn = float (*)(long iters);
@@ -62,6 +63,7 @@ struct KernelTable {
   gates_bwd_rows_fn lstm_gates_bwd_rows;
   adam_fn adam_step;
   nonfinite_fn first_nonfinite;  // index of the first NaN/inf, or -1
+  maxabs_fn max_abs;             // max |p[i]|, or +inf when any value is NaN or inf
   gemm_abt_fn gemm_abt;          // C = A B^T + beta C by dot products, nothing packed
   probe_fn fma_probe;            // iters rounds of 12 vector FMAs (24 * width flops each)
 };

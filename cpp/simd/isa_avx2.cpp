@@ -79,7 +79,7 @@ extern const KernelTable kTableAvx2 = {
     avx2::act_forward, avx2::act_backward, avx2::softmax_rows,
     avx2::lstm_gates_fwd_row, avx2::lstm_gates_bwd_row,
     avx2::lstm_gates_fwd_rows, avx2::lstm_gates_bwd_rows, avx2::adam_step,
-    avx2::first_nonfinite, avx2::gemm_abt, avx2::fma_probe,
+    avx2::first_nonfinite, avx2::max_abs, avx2::gemm_abt, avx2::fma_probe,
 };
 
 }  // namespace lstmcore

@@ -72,7 +72,7 @@ extern const KernelTable kTableAvx512 = {
     avx512::act_forward, avx512::act_backward, avx512::softmax_rows,
     avx512::lstm_gates_fwd_row, avx512::lstm_gates_bwd_row,
     avx512::lstm_gates_fwd_rows, avx512::lstm_gates_bwd_rows, avx512::adam_step,
-    avx512::first_nonfinite, avx512::gemm_abt, avx512::fma_probe,
+    avx512::first_nonfinite, avx512::max_abs, avx512::gemm_abt, avx512::fma_probe,
 };
 
 }  // namespace lstmcore

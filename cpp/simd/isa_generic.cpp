@@ -88,7 +88,7 @@ extern const KernelTable kTableGeneric = {
     generic::act_forward, generic::act_backward, generic::softmax_rows,
     generic::lstm_gates_fwd_row, generic::lstm_gates_bwd_row,
     generic::lstm_gates_fwd_rows, generic::lstm_gates_bwd_rows, generic::adam_step,
-    generic::first_nonfinite, generic::gemm_abt, generic::fma_probe,
+    generic::first_nonfinite, generic::max_abs, generic::gemm_abt, generic::fma_probe,
 };
 
 }  // namespace lstmcore

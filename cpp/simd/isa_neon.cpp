@@ -57,7 +57,7 @@ extern const KernelTable kTableNeon = {
     neon::act_forward, neon::act_backward, neon::softmax_rows,
     neon::lstm_gates_fwd_row, neon::lstm_gates_bwd_row,
     neon::lstm_gates_fwd_rows, neon::lstm_gates_bwd_rows, neon::adam_step,
-    neon::first_nonfinite, neon::gemm_abt, neon::fma_probe,
+    neon::first_nonfinite, neon::max_abs, neon::gemm_abt, neon::fma_probe,
 };
 
 }  // namespace lstmcore

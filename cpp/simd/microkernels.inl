@@ -568,6 +568,27 @@ static long first_nonfinite(const float* p, long n) {
 }
 
 // ----------------------------------------------------------------------------------------
+// max_abs: max |p[i]| over n floats, or +inf when any is NaN or inf, in one pass. With the
+// sign bit cleared, the bits of a non-negative float order as unsigned integers exactly as
+// the floats do, and every NaN or inf (exponent all ones) is at least 0x7f800000: so an
+// integer max-reduction (no float compare, vectorised at this ISA's width) gives both the
+// maximum and the non-finite check (the training step's gradient scan; the magnitude bound
+// of the finite-update check, network.cpp).
+static float max_abs(const float* p, long n) {
+  unsigned m = 0;
+  for (long i = 0; i < n; ++i) {
+    unsigned bits;
+    __builtin_memcpy(&bits, p + i, sizeof(bits));
+    bits &= 0x7fffffffu;
+    m = bits > m ? bits : m;
+  }
+  if (m >= 0x7f800000u) return __builtin_inff();
+  float r;
+  __builtin_memcpy(&r, &m, sizeof(r));
+  return r;
+}
+
+// ----------------------------------------------------------------------------------------
 // fma_probe: `iters` rounds of 12 independent vector FMAs (enough to cover the FMA latency
 // of every pipe on the CPUs here), 24 W flops a round: the machine's FMA throughput at the
 // clock it runs now, which no nominal-clock estimate knows (VMs hide boost). The values

@@ -14,8 +14,8 @@ The contract (README, "Threads and processes"):
   optimizer slots, holds the model's ``WeightLock`` exclusively; inference holds it shared.
   A ``predict`` during ``fit`` therefore sees the weights between two batches.
 - After ``fork()`` a lock may be held by a thread that does not exist in the child: the
-  locks are made anew on their first use in the child (``generation`` below; the native
-  WeightLock does the same itself), and the native thread pool runs serially there until
+  mutation locks are made anew in the child (``_after_fork_in_child``; the native WeightLock
+  renews itself on first use there), and the native thread pool runs serially there until
   ``set_num_threads`` is called.
 """
 
@@ -24,15 +24,17 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 
 from . import _core
 
-generation = 0  # bumped in every forked child
+_guards: weakref.WeakSet = weakref.WeakSet()  # every live ModelGuard, for the fork hook
 
 
 def _after_fork_in_child() -> None:
-    global generation
-    generation += 1
+    # the child has one thread: a mutex the parent's other threads held is held forever
+    for guard in list(_guards):
+        guard.mutex = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -40,24 +42,17 @@ if hasattr(os, "register_at_fork"):
 
 
 class ModelGuard:
-    """A model's mutation lock (an RLock), its native WeightLock, and its pool of inference
-    executors."""
+    """A model's mutation lock (an RLock, made anew in a forked child), its native
+    WeightLock, and its pool of inference executors."""
 
-    __slots__ = ("_gen", "_mutex", "weights", "pool", "pool_gen")
+    __slots__ = ("mutex", "weights", "pool", "pool_gen", "__weakref__")
 
     def __init__(self):
-        self._gen = generation
-        self._mutex = threading.RLock()
+        self.mutex = threading.RLock()
         self.weights = _core.WeightLock()
         self.pool: list = []
         self.pool_gen = 0
-
-    @property
-    def mutex(self) -> threading.RLock:
-        if self._gen != generation:  # forked: the parent's holder does not exist here
-            self._gen = generation
-            self._mutex = threading.RLock()
-        return self._mutex
+        _guards.add(self)
 
     @contextlib.contextmanager
     def exclusive(self):

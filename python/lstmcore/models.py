@@ -439,6 +439,8 @@ class Sequential:
         """Validated (x, y); builds the model from x first when it has no input shape yet
         (and unbuilds it again when y is refused)."""
         x = self._prepare_x(x)
+        if self._input_shape is not None:  # built: the per-call path, no context manager
+            return x, self._prepare_y(y, x.shape[0])
         with self._building_from(x):
             return x, self._prepare_y(y, x.shape[0])
 
@@ -735,9 +737,11 @@ class Sequential:
                 and x.shape[1:] == self._input_shape and x.shape[0] > 0
                 and _core.first_nonfinite(x) < 0):
             x = self._prepare_x(x)
-        with self._building_from(x):
-            self._check_exact_batch(x.shape[0], "predicts")
-            return self._predict_arrays(x, x.shape[0])
+            with self._building_from(x):
+                self._check_exact_batch(x.shape[0], "predicts")
+                return self._predict_arrays(x, x.shape[0])
+        self._check_exact_batch(x.shape[0], "predicts")  # the per-call path: already built
+        return self._predict_arrays(x, x.shape[0])
 
     # ---- state and weights ----------------------------------------------------------------------
     def reset_states(self) -> None:
