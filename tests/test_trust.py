@@ -51,10 +51,6 @@ def test_native_network_refuses_zero_timesteps_and_overflowing_sizes():
     big.add_repeat_vector(2**62)
     with pytest.raises(ValueError, match="overflow"):
         big.predict(np.zeros((4, 3), np.float32), 4, np.zeros((4,), np.float32))
-    big2 = _core.Network()
-    big2.add_repeat_vector(2**40)
-    with pytest.raises(ValueError, match="overflow"):
-        big2.output_shape(2**30, 0, 2**10, False)
 
 
 # ---- a failed first call leaves the model unbuilt ----------------------------------------
@@ -210,3 +206,60 @@ def test_max_abs_kernel_every_level(level):
         assert _core.max_abs(np.array([1e-45, -0.0], np.float32)) == np.float32(1e-45)
     finally:
         _core.set_simd_level(before)
+
+
+def test_trainable_false_freezes_weights_as_keras_does():
+    # was a silent no-op: accepted and saved, yet the weights trained
+    lstmcore.set_seed(11)
+    m = Sequential([LSTM(4, input_shape=(6, 2), trainable=False), Dense(1)])
+    m.compile("adam", "mse")
+    x, y = _xy()
+    frozen = m.layers[0].get_weights()
+    dense0 = m.layers[1].get_weights()
+    m.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(frozen, m.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(dense0, m.layers[1].get_weights()))
+    lines = []
+    m.summary(print_fn=lines.append)
+    n_lstm = m.layers[0].count_params()
+    assert f"Non-trainable params: {n_lstm:,}" in lines
+    assert f"Trainable params: {m.count_params() - n_lstm:,}" in lines
+    # unfreeze: it trains again; freeze the head instead
+    m.layers[0].trainable = True
+    m.layers[1].trainable = False
+    head = m.layers[1].get_weights()
+    m.fit(x, y, epochs=1, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(frozen, m.layers[0].get_weights()))
+    for a, b in zip(head, m.layers[1].get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_frozen_layers_save_and_load_with_their_optimizer_state(tmp_path):
+    lstmcore.set_seed(12)
+    m = Sequential([LSTM(4, input_shape=(6, 2)), Dense(3), Dense(1, trainable=False)])
+    m.compile("adam", "mse")
+    x, y = _xy()
+    m.fit(x, y, epochs=1, verbose=0)
+    m.save(tmp_path / "m.lstmcore")
+    r = lstmcore.load_model(tmp_path / "m.lstmcore")
+    assert not r.layers[2].trainable
+    m.fit(x, y, epochs=1, verbose=0, shuffle=False)
+    r.fit(x, y, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(m.get_weights(), r.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_bidirectional_stateful_reset_states():
+    # was a silent no-op
+    lstmcore.set_seed(13)
+    from lstmcore.layers import Bidirectional
+    m = Sequential([Bidirectional(LSTM(3, stateful=True), batch_input_shape=(2, 4, 1)), Dense(1)])
+    x = np.random.default_rng(0).random((2, 4, 1)).astype(np.float32)
+    first = m.predict(x)
+    assert not np.array_equal(first, m.predict(x))  # the state carried over
+    m.layers[0].reset_states()
+    np.testing.assert_array_equal(first, m.predict(x))
+    m.predict(x)
+    m.reset_states()
+    np.testing.assert_array_equal(first, m.predict(x))

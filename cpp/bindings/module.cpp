@@ -31,7 +31,7 @@ using namespace lstmcore;
 #define LSTMCORE_COMPILER "unknown"
 #endif
 #ifndef LSTMCORE_VERSION
-#define LSTMCORE_VERSION "0.1.0"
+#define LSTMCORE_VERSION "dev"  // CMake passes pyproject.toml's version (the one source)
 #endif
 
 namespace {
@@ -635,11 +635,6 @@ PYBIND11_MODULE(_core, m) {
                       }
                       n.net.iterations = v;
                     })
-      .def("output_shape", [](PyNetwork& n, long B, long T, long F, bool seq) {
-        Dims d = n.net.output_dims(Dims{B, T, F, seq});
-        if (d.seq) return py::tuple(py::make_tuple(d.B, d.T, d.F));
-        return py::tuple(py::make_tuple(d.B, d.F));
-      })
       .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
                                long k0, long k1, uint64_t seed, bool sparse, double loss0,
                                const std::vector<double>& metrics0) {
@@ -743,8 +738,9 @@ PYBIND11_MODULE(_core, m) {
         for (Buffer* b : n.net.optimizer_slots()) l.append(view(b->data, {(py::ssize_t)b->size}, self, true));
         return l;
       }, "Flat writeable views of the optimizer slots (per parameter: none, velocity, or m and v).")
-      .def("slots_per_param", [](PyNetwork& n) { return n.net.slots_per_param(); })
       .def("reset_states", [](PyNetwork& n) { n.net.reset_states(); })
       .def("reset_layer_states", [](PyNetwork& n, size_t i) { n.net.reset_layer(i); })
-      .def("num_layers", [](PyNetwork& n) { return n.net.size(); });
+      .def("set_trainable", [](PyNetwork& n, size_t i, bool t) { n.net.set_trainable(i, t); },
+           py::arg("index"), py::arg("trainable"),
+           "Freeze (False) or unfreeze layer `index`: a frozen layer's weights are not updated.");
 }

@@ -20,7 +20,6 @@ int act_from_name(const std::string& name) {
   throw std::invalid_argument("unknown activation `" + name + "`; expected one of " + all);
 }
 
-const char* act_name(int act) { return (act >= 0 && act < 7) ? kActNames[act] : "?"; }
 
 void activation_forward(int act, float* y, const float* x, long rows, long n) {
   const KernelTable& t = kt();

@@ -223,7 +223,6 @@ void sgemm_inplace(long M, long N, long K, float alpha, const float* A, long lda
 enum Act { ACT_LINEAR = 0, ACT_SIGMOID = 1, ACT_HARD_SIGMOID = 2, ACT_HARD_SIGMOID_K2 = 3,
            ACT_TANH = 4, ACT_RELU = 5, ACT_SOFTMAX = 6 };
 int act_from_name(const std::string& name);  // throws std::invalid_argument listing names
-const char* act_name(int act);
 // activation_forward: y = act(x) for `rows` rows of n values (softmax per row); y may alias x.
 void activation_forward(int act, float* y, const float* x, long rows, long n);
 // activation_backward: dx = dL/dx from the saved output y and dy; dx may alias dy.

@@ -431,7 +431,8 @@ std::vector<ParamRef>& Network::params() {
   if (params_dirty_) {
     params_.clear();
     for (auto& l : layers_)
-      for (const ParamRef& p : l->params()) params_.push_back(p);
+      if (l->trainable)
+        for (const ParamRef& p : l->params()) params_.push_back(p);
     params_dirty_ = false;
     bounds_valid_ = false;
   }

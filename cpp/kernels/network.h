@@ -52,6 +52,9 @@ class Layer {
   // A stateful layer keeps the state it had before its last forward, so that a step that
   // fails after it (an interrupt, an error in a later layer) can be undone.
   virtual void rollback_state() {}
+  // A frozen layer (Keras `trainable=False`) still passes gradients to the layers below it,
+  // but its parameters are left out of Network::params(): no update, no optimizer slots.
+  bool trainable = true;
 };
 
 struct LstmConfig {
@@ -125,6 +128,14 @@ class Network {
 
   void reset_states();
   void reset_layer(size_t i) { if (i < layers_.size()) layers_[i]->reset_states(); }
+  void set_trainable(size_t i, bool t) {
+    if (i < layers_.size() && layers_[i]->trainable != t) {
+      layers_[i]->trainable = t;
+      params_dirty_ = true;
+      slot_a_.clear();  // the slots follow the parameter list: made anew (zeros) on next use
+      slot_b_.clear();
+    }
+  }
   std::vector<ParamRef>& params();
   std::vector<Buffer*> optimizer_slots();  // per parameter: 0, 1 or 2 slots in order
   int slots_per_param() const;

@@ -36,7 +36,8 @@ from ._config import build_info, get_num_threads, set_num_threads, set_seed  # n
 from .models import Sequential, load_model  # noqa: E402
 from .plotting import plot_history  # noqa: E402
 
-__version__ = "0.1.0"
+# one source: pyproject.toml's version, which the build passes to the extension
+__version__ = _core.build_info()["version"]
 
 __all__ = ["Sequential", "load_model", "set_seed", "set_num_threads", "get_num_threads",
            "build_info", "plot_history", "__version__", "layers", "models", "optimizers",

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _core
 
-_state = {"seed": None, "rng": np.random.default_rng()}
+_state = {"rng": np.random.default_rng()}
 
 
 def set_seed(seed: int) -> None:
@@ -18,7 +18,6 @@ def set_seed(seed: int) -> None:
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer; received seed={seed!r}")
-    _state["seed"] = int(seed)
     _state["rng"] = np.random.default_rng(int(seed))
 
 

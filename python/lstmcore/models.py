@@ -220,9 +220,10 @@ class Sequential:
                 out("")
         out("=" * sum(w))
         total = self.count_params()
+        trainable = sum(l.count_params() for l in self.layers if l.trainable)
         out(f"Total params: {total:,}")
-        out(f"Trainable params: {total:,}")
-        out("Non-trainable params: 0")
+        out(f"Trainable params: {trainable:,}")
+        out(f"Non-trainable params: {total - trainable:,}")
         out(line)
 
     # ---- the native executors ---------------------------------------------------------------
@@ -231,8 +232,10 @@ class Sequential:
         activations and workspaces; sharing the model's WeightLock."""
         net = _core.Network(self._guard.weights)
         shape = self._input_shape
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             layer._add_native(net, shape)
+            if not layer.trainable:
+                net.set_trainable(i, False)
             shape = layer.compute_output_shape(shape)
         if self._compiled:
             if training:
@@ -749,6 +752,14 @@ class Sequential:
         with self._guard.mutex:
             if self._net is not None:
                 self._net.reset_states()
+
+    def _trainable_changed(self, layer) -> None:
+        """layer.trainable was set: the training executor updates only trainable layers
+        (Keras asks for a new compile(); here the change applies at once, and the optimizer
+        state restarts as after compile)."""
+        with self._guard.mutex:
+            if self._net is not None:
+                self._net.set_trainable(self.layers.index(layer), layer.trainable)
 
     def _reset_layer_states(self, layer) -> None:
         with self._guard.mutex:

@@ -564,7 +564,8 @@ def _architecture(meta: dict, what: str):
                 if any(not 0 < s <= 4 * MAX_DIM for s in wshape):  # 4H for H <= MAX_DIM
                     raise ValueError(f"layer `{_name(layer.name)}` would have a weight of shape "
                                      f"{wshape}")
-                specs.append((layer.name, labels[j] if j < len(labels) else str(j), wshape))
+                specs.append((layer.name, labels[j] if j < len(labels) else str(j), wshape,
+                              layer.trainable))
             shape = tuple(layer.compute_output_shape(shape))
             check_elements(shape, type(layer).__name__)
     except _CONFIG_ERRORS as e:
@@ -599,10 +600,11 @@ def _compile_settings(meta: dict, what: str):
 
 
 def _slot_specs(opt, weight_specs):
-    """The expected optimizer slots: per weight, `_slots_per_weight()` flat arrays."""
+    """The expected optimizer slots: per weight of a trainable layer (frozen ones have none),
+    `_slots_per_weight()` flat arrays."""
     k = opt._slots_per_weight()
     return [(f"slot {j} of layer `{_name(name)}` {label}", (math.prod(shape),))
-            for name, label, shape in weight_specs for j in range(k)]
+            for name, label, shape, trainable in weight_specs if trainable for j in range(k)]
 
 
 def _check_slots(slots, opt, what: str) -> None:
@@ -632,7 +634,7 @@ def load_model(filepath, compile: bool = True):
 
 
 def _shape_mismatch(what: str, verb: str, index: int, spec, received):
-    name, label, shape = spec
+    name, label, shape = spec[:3]
 
     def fail(got=received):
         raise _Refused(f"{what} {verb}: weight {index} (layer `{_name(name)}`, {label}) must have "

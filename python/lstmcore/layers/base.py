@@ -121,7 +121,7 @@ class Layer:
         self.name = name if name is not None else _unique_name(_snake(cls))
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"`name` must be a non-empty string; received name={_show(name)}")
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
         self._batch_input_shape = None
         if batch_input_shape is not None:
             shape = _shape_tuple(batch_input_shape, "batch_input_shape", allow_none_first=True)
@@ -223,8 +223,25 @@ class Layer:
             for cur, a in zip(self._weights, arrays):
                 np.copyto(cur, a)  # in place: a native executor points at these buffers
 
+    @property
+    def trainable(self) -> bool:
+        """False freezes the layer's weights (Keras): training leaves them as they are and
+        the optimizer keeps no state for them; gradients still flow to the layers below."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        self._trainable = bool(value)
+        model = getattr(self, "_model", None)
+        if model is not None:
+            model._trainable_changed(self)
+
     def reset_states(self) -> None:
-        pass
+        """Zero this layer's state in its model (stateful recurrent layers, and wrappers of
+        them such as Bidirectional); nothing for a layer without state."""
+        model = getattr(self, "_model", None)
+        if model is not None:
+            model._reset_layer_states(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"

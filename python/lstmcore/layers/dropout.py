@@ -11,6 +11,8 @@ class Dropout(Layer):
 
     Args:
         rate: fraction dropped, in [0, 1).
+        seed: accepted for Keras compatibility; masks are keyed by the fit's seed
+            (``lstmcore.set_seed`` / ``fit(seed=...)``), never by a per-layer one.
 
     Output shape = input shape.
     """
@@ -20,7 +22,6 @@ class Dropout(Layer):
         self.rate = check_rate(rate, "rate", "Dropout")
         if noise_shape is not None:
             raise NotImplementedError("`Dropout(noise_shape=...)` is not supported")
-        self.seed = seed
 
     def build(self, input_shape) -> None:
         self.input_shape = (None,) + tuple(input_shape)

@@ -120,11 +120,6 @@ class LSTM(Layer):
                      self.return_sequences, self.stateful, self.go_backwards, self.dropout,
                      self.recurrent_dropout)
 
-    def reset_states(self) -> None:
-        model = getattr(self, "_model", None)
-        if model is not None:
-            model._reset_layer_states(self)
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(units=self.units, activation=self.activation,
