@@ -15,6 +15,8 @@ def _stub():
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             top.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and node.target.id.isupper():  # module constants
+            top.add(node.target.id)
         elif isinstance(node, ast.ClassDef):
             top.add(node.name)
             members = set()

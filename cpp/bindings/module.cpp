@@ -285,6 +285,13 @@ PYBIND11_MODULE(_core, m) {
   // Select the SIMD table now so that a bad LSTMCORE_SIMD fails at import with its message.
   kt();
 
+  // ---- codes defined once, in C++ ----
+  py::dict metric_codes, merge_codes;
+  for (int i = 0; i < MET_COUNT; ++i) metric_codes[kMetricNames[i]] = i;
+  for (int i = 0; i < MERGE_COUNT; ++i) merge_codes[kMergeNames[i]] = i;
+  m.attr("METRIC_CODES") = metric_codes;
+  m.attr("MERGE_CODES") = merge_codes;
+
   // ---- build and threads ----
   m.def("build_info", []() {
     py::dict d;
@@ -513,13 +520,7 @@ PYBIND11_MODULE(_core, m) {
     return py::make_tuple(v, g);
   }, py::arg("name"), py::arg("y_true"), py::arg("y_pred"), "Returns (loss, dloss/dy_pred).");
   m.def("metric", [](const std::string& name, py::array y_true, py::array y_pred) {
-    int met;
-    if (name == "binary_accuracy") met = MET_BINARY_ACC;
-    else if (name == "categorical_accuracy") met = MET_CAT_ACC;
-    else if (name == "sparse_categorical_accuracy") met = MET_SPARSE_ACC;
-    else if (name == "mse") met = MET_MSE;
-    else if (name == "mae") met = MET_MAE;
-    else throw std::invalid_argument("unknown metric `" + name + "`");
+    const int met = metric_from_name(name);
     const long n = y_pred.shape(y_pred.ndim() - 1), rows = n ? (long)y_pred.size() / n : 0;
     const float* pp = in_f32(y_pred, "y_pred");
     const float* pt = in_f32(y_true, "y_true");

@@ -297,7 +297,11 @@ double loss_forward_backward(int loss, const float* y_true, const float* y_pred,
                              long rows, long n);
 
 // metrics: sums over rows (caller divides) so that batches combine exactly.
-enum Metric { MET_BINARY_ACC = 0, MET_CAT_ACC = 1, MET_SPARSE_ACC = 2, MET_MSE = 3, MET_MAE = 4 };
+// The codes are defined here once: Python reads them from _core.METRIC_CODES.
+enum Metric { MET_BINARY_ACC = 0, MET_CAT_ACC = 1, MET_SPARSE_ACC = 2, MET_MSE = 3, MET_MAE = 4,
+              MET_COUNT = 5 };
+extern const char* const kMetricNames[MET_COUNT];  // indexed by Metric
+int metric_from_name(const std::string& name);      // throws std::invalid_argument
 double metric_sum(int metric, const float* y_true, const float* y_pred, long rows, long n);
 
 // ---- optimizers (optimizers.cpp), in place on float32 buffers -----------------------------

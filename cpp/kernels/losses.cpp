@@ -95,6 +95,15 @@ double loss_forward_backward(int loss, const float* yt, const float* yp, float* 
   }
 }
 
+const char* const kMetricNames[MET_COUNT] = {"binary_accuracy", "categorical_accuracy",
+                                             "sparse_categorical_accuracy", "mse", "mae"};
+
+int metric_from_name(const std::string& name) {
+  for (int i = 0; i < MET_COUNT; ++i)
+    if (name == kMetricNames[i]) return i;
+  throw std::invalid_argument("unknown metric `" + name.substr(0, 100) + "`");
+}
+
 double metric_sum(int metric, const float* yt, const float* yp, long rows, long n) {
   double total = 0.0;
   switch (metric) {

@@ -326,7 +326,7 @@ class BidirectionalLayer : public Layer {
   }
   Dims out_dims(const Dims& in) const override {
     Dims o = fwd_->out_dims(in);
-    if (merge_ == 0) o.F = checked_mul(o.F, 2, "Bidirectional output");
+    if (merge_ == MERGE_CONCAT) o.F = checked_mul(o.F, 2, "Bidirectional output");
     return o;
   }
   const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) override {
@@ -335,7 +335,7 @@ class BidirectionalLayer : public Layer {
     const float* yb = bwd_->forward(x, in, training, mix64(seed ^ 0xb1du));
     od_ = fwd_->out_dims(in);
     const long H = cfg_.units, rows = od_.rows(), T = in.T;
-    const long F = merge_ == 0 ? 2 * H : H;
+    const long F = merge_ == MERGE_CONCAT ? 2 * H : H;
     float* y = out_.resize(checked_elems({rows, F}, "Bidirectional output"));
     for (long r = 0; r < rows; ++r) {
       const long rb = backward_row(r, T);
@@ -344,10 +344,10 @@ class BidirectionalLayer : public Layer {
       float* o = y + r * F;
       for (long j = 0; j < H; ++j) {
         switch (merge_) {
-          case 0: o[j] = a[j]; o[H + j] = c[j]; break;
-          case 1: o[j] = a[j] + c[j]; break;
-          case 2: o[j] = a[j] * c[j]; break;
-          default: o[j] = (a[j] + c[j]) * 0.5f; break;
+          case MERGE_CONCAT: o[j] = a[j]; o[H + j] = c[j]; break;
+          case MERGE_SUM: o[j] = a[j] + c[j]; break;
+          case MERGE_MUL: o[j] = a[j] * c[j]; break;
+          default: o[j] = (a[j] + c[j]) * 0.5f; break;  // MERGE_AVE
         }
       }
     }
@@ -357,7 +357,7 @@ class BidirectionalLayer : public Layer {
   }
   const float* backward(const float* dy, bool need_dx) override {
     const long H = cfg_.units, rows = od_.rows(), T = in_.T;
-    const long F = merge_ == 0 ? 2 * H : H;
+    const long F = merge_ == MERGE_CONCAT ? 2 * H : H;
     float* df = dyf_.resize(checked_elems({rows, H}, "Bidirectional gradient"));
     float* dbk = dyb_.resize(checked_elems({rows, H}, "Bidirectional gradient"));
     for (long r = 0; r < rows; ++r) {
@@ -365,10 +365,10 @@ class BidirectionalLayer : public Layer {
       const float* g = dy + r * F;
       for (long j = 0; j < H; ++j) {
         switch (merge_) {
-          case 0: df[r * H + j] = g[j]; dbk[rb * H + j] = g[H + j]; break;
-          case 1: df[r * H + j] = g[j]; dbk[rb * H + j] = g[j]; break;
-          case 2: df[r * H + j] = g[j] * yb_[rb * H + j]; dbk[rb * H + j] = g[j] * yf_[r * H + j]; break;
-          default: df[r * H + j] = 0.5f * g[j]; dbk[rb * H + j] = 0.5f * g[j]; break;
+          case MERGE_CONCAT: df[r * H + j] = g[j]; dbk[rb * H + j] = g[H + j]; break;
+          case MERGE_SUM: df[r * H + j] = g[j]; dbk[rb * H + j] = g[j]; break;
+          case MERGE_MUL: df[r * H + j] = g[j] * yb_[rb * H + j]; dbk[rb * H + j] = g[j] * yf_[r * H + j]; break;
+          default: df[r * H + j] = 0.5f * g[j]; dbk[rb * H + j] = 0.5f * g[j]; break;  // MERGE_AVE
         }
       }
     }
@@ -409,6 +409,8 @@ class BidirectionalLayer : public Layer {
   Buffer out_, dyf_, dyb_, dx_;
   Dims in_, od_;
 };
+
+const char* const kMergeNames[MERGE_COUNT] = {"concat", "sum", "mul", "ave"};
 
 std::unique_ptr<Layer> make_bidirectional(const LstmConfig& cfg, long I, int merge, float* Wf,
                                           float* Uf, float* bf, float* Wb, float* Ub, float* bb) {

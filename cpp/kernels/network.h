@@ -69,7 +69,9 @@ std::unique_ptr<Layer> make_dense(long units, long input_dim, int act, float* W,
 std::unique_ptr<Layer> make_activation(int act);
 std::unique_ptr<Layer> make_dropout(float rate);
 std::unique_ptr<Layer> make_repeat_vector(long n);
-// merge: 0 concat, 1 sum, 2 mul, 3 ave
+// Bidirectional merge modes; Python reads the codes from _core.MERGE_CODES.
+enum Merge { MERGE_CONCAT = 0, MERGE_SUM = 1, MERGE_MUL = 2, MERGE_AVE = 3, MERGE_COUNT = 4 };
+extern const char* const kMergeNames[MERGE_COUNT];  // indexed by Merge
 std::unique_ptr<Layer> make_bidirectional(const LstmConfig& cfg, long input_dim, int merge,
                                           float* Wf, float* Uf, float* bf, float* Wb, float* Ub,
                                           float* bb);

@@ -7,6 +7,9 @@ from numpy.typing import NDArray
 
 F32 = NDArray[np.float32]
 
+METRIC_CODES: dict[str, int]
+MERGE_CODES: dict[str, int]
+
 def build_info() -> dict[str, Any]: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...

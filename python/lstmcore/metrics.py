@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-# native metric codes (cpp/kernels/kernels.h: enum Metric)
-BINARY_ACCURACY, CATEGORICAL_ACCURACY, SPARSE_CATEGORICAL_ACCURACY, MSE, MAE = range(5)
+from . import _core
+
+# native metric codes, defined once in C++ (cpp/kernels/kernels.h: enum Metric)
+BINARY_ACCURACY = _core.METRIC_CODES["binary_accuracy"]
+CATEGORICAL_ACCURACY = _core.METRIC_CODES["categorical_accuracy"]
+SPARSE_CATEGORICAL_ACCURACY = _core.METRIC_CODES["sparse_categorical_accuracy"]
+MSE = _core.METRIC_CODES["mse"]
+MAE = _core.METRIC_CODES["mae"]
 
 _NAMED = {
     "binary_accuracy": BINARY_ACCURACY,

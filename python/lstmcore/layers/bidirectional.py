@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 
+from .. import _core
 from .base import Layer, _show
 from .lstm import LSTM
 
-MERGE_MODES = ("concat", "sum", "mul", "ave")
+MERGE_MODES = tuple(_core.MERGE_CODES)  # defined once, in C++ (network.h: enum Merge)
 
 
 class Bidirectional(Layer):
@@ -71,7 +72,7 @@ class Bidirectional(Layer):
 
     def _add_native(self, net, input_shape) -> None:
         f, b = self.forward_layer, self.backward_layer
-        merge = MERGE_MODES.index(self.merge_mode)
+        merge = _core.MERGE_CODES[self.merge_mode]
         net.add_bidirectional(f.units, int(input_shape[-1]), f.kernel, f.recurrent_kernel, f.bias,
                               b.kernel, b.recurrent_kernel, b.bias, f.activation,
                               f.recurrent_activation, f.return_sequences, f.stateful, f.dropout,
