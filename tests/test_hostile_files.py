@@ -311,7 +311,7 @@ def test_memory_bombs_in_process_too(good, tmp_path):
         _raises(path, match)
         if path.stat().st_size < 4 * MiB:
             with pytest.raises(ValueError, match=r"^the model data "):
-                saving.model_from_bytes(path.read_bytes())
+                lstmcore.models.model_from_bytes(path.read_bytes())
 
 
 # -------------------------------------------------------------------------------------------------

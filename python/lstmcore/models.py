@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 import warnings
 
 import numpy as np
 
-from . import _arrays, _concurrency, _config, _core
+from . import _arrays, _concurrency, _config, _core, saving
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -330,6 +331,7 @@ class Sequential:
         if len(metrics) > 8:
             raise ValueError("at most 8 metrics are supported")
         self.optimizer = opt
+        opt._bind(self)
         self.loss = loss_name
         self._metrics_arg = metrics
         self._compiled = True
@@ -343,6 +345,52 @@ class Sequential:
         resolved = [metrics_mod.resolve(m, self.loss, width) for m in self._metrics_arg or []]
         self._metric_names = [name for name, _ in resolved]
         self._metric_codes = [code for _, code in resolved]
+
+    def get_compile_config(self):
+        """The compile settings as plain values (Keras 3's name), or None before compile."""
+        if not self._compiled:
+            return None
+        return {"optimizer": optimizers_mod.serialize(self.optimizer), "loss": self.loss,
+                "metrics": list(self._metrics_arg or [])}
+
+    def compile_from_config(self, config) -> None:
+        """compile() from ``get_compile_config()``'s values."""
+        self.compile(optimizer=optimizers_mod.deserialize(config["optimizer"]),
+                     loss=config["loss"], metrics=config.get("metrics") or None)
+
+    def _optimizer_state(self) -> list:
+        """[iterations, *slots] of the compiled optimizer (copies; consistent: taken between
+        training steps)."""
+        with self._guard.mutex:
+            if not self.built:
+                return [np.int64(self.optimizer.iterations)]
+            net = self._native()
+            self._sync_iterations()
+            with self._guard.shared():
+                return [np.int64(net.iterations)] + [np.array(s) for s in net.optimizer_slots()]
+
+    def _set_optimizer_state(self, weights) -> None:
+        with self._guard.mutex:
+            net = self._native()
+            targets = net.optimizer_slots()
+            if not weights:
+                raise ValueError("an optimizer state is [iterations, *slots]; received []")
+            it, slots = weights[0], [np.asarray(s, dtype=np.float32) for s in weights[1:]]
+            if len(slots) != len(targets) or any(t.shape != s.shape
+                                                 for t, s in zip(targets, slots)):
+                raise ValueError(f"the optimizer state does not match the model: expected "
+                                 f"{len(targets)} slot arrays "
+                                 f"{[tuple(t.shape) for t in targets][:8]}; received "
+                                 f"{[tuple(s.shape) for s in slots][:8]}")
+            it = optimizers_mod.check_iterations(int(np.asarray(it)))
+            if not all(np.isfinite(s).all() for s in slots):
+                raise ValueError("the optimizer state contains NaN or Inf")
+            with self._guard.exclusive():
+                for t, s in zip(targets, slots):
+                    t[...] = s
+                net.iterations = it
+                self.optimizer.iterations = it
+                self._weights_written()
 
     @property
     def metrics_names(self) -> list[str]:
@@ -830,33 +878,31 @@ class Sequential:
 
     def save(self, filepath) -> None:
         """Save architecture, weights, compile settings and optimizer state to one file."""
-        from . import saving
         with self._guard.mutex:
             saving.save_model(self, filepath)
 
     def save_weights(self, filepath) -> None:
-        from . import saving
         with self._guard.mutex:
             saving.save_weights(self, filepath)
 
     def load_weights(self, filepath) -> None:
-        from . import saving
         saving.load_weights(self, filepath)
 
     def __reduce__(self):
-        from . import saving
         with self._guard.mutex:
-            return (saving.model_from_bytes, (saving.model_to_bytes(self),))
+            return (model_from_bytes, (saving.model_to_bytes(self),))
 
     def __deepcopy__(self, memo):
-        from . import saving
         with self._guard.mutex:
             data = saving.model_to_bytes(self)
-        return saving.model_from_bytes(data)
+        return model_from_bytes(data)
 
 
 def load_model(filepath, compile=True):
     """Load a model saved with ``model.save``: no code is executed (no pickle)."""
-    from . import saving
-    return saving.load_model(filepath, compile=compile)
+    return saving.load(filepath, Sequential, compile, f"file {os.fspath(filepath)!r}")
 
+
+def model_from_bytes(data, compile=True):
+    """A model from the bytes of a model file (pickling and deepcopy go through this)."""
+    return saving.load(data, Sequential, compile, "the model data")

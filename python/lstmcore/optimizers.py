@@ -69,6 +69,7 @@ class Optimizer:
             raise ValueError(f"`{cls}` expects `name` to be a string; received name={_show(name)}")
         self.name = name or cls
         self.iterations = 0
+        self._model = None  # weakref to the model compiled with this optimizer (its state)
 
     @property
     def learning_rate(self) -> float:
@@ -86,6 +87,28 @@ class Optimizer:
     @lr.setter
     def lr(self, value) -> None:
         self._learning_rate = _number(value, "lr", type(self).__name__, lo=0.0, lo_open=True)
+
+    # -- state, as Keras 2 names it: [iterations, *slots] -------------------------------------
+    def get_weights(self) -> list:
+        """The optimizer's state as Keras 2 returns it: ``[iterations, *slots]`` (int64 scalar,
+        then per trainable weight `_slots_per_weight()` flat float32 arrays); ``[]`` before
+        the optimizer was compiled into a model."""
+        model = self._model() if self._model is not None else None
+        if model is None:
+            return []
+        return model._optimizer_state()
+
+    def set_weights(self, weights) -> None:
+        """Restore a state from ``get_weights()`` (checked before anything changes)."""
+        model = self._model() if self._model is not None else None
+        if model is None:
+            raise ValueError(f"`{type(self).__name__}` has no state to set yet: compile a model "
+                             f"with it first")
+        model._set_optimizer_state(list(weights))
+
+    def _bind(self, model) -> None:
+        import weakref
+        self._model = weakref.ref(model)
 
     def _slots_per_weight(self) -> int:
         """How many optimizer slots the native update keeps per weight array (as

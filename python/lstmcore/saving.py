@@ -118,8 +118,9 @@ def _entry(name: str, data: bytes, a: np.ndarray) -> dict:
 
 
 def model_to_bytes(model, include_optimizer: bool = True, include_compile: bool = True) -> bytes:
-    """The model file's bytes; save_weights leaves out the compile settings and optimizer."""
-    from . import optimizers
+    """The model file's bytes; save_weights leaves out the compile settings and optimizer.
+    Reads the model through its public API only (get_config, get_weights,
+    get_compile_config, optimizer.get_weights)."""
     meta = {"format": FORMAT, "version": VERSION, "model": model.get_config(),
             "compile": None, "optimizer": None, "weights": [], "slots": []}
     files = {}
@@ -128,18 +129,18 @@ def model_to_bytes(model, include_optimizer: bool = True, include_compile: bool 
         name = f"weights/{i:04d}.npy"
         files[name] = data
         meta["weights"].append(_entry(name, data, w))
-    if include_compile and model._compiled:
-        meta["compile"] = {"loss": model.loss, "metrics": list(model._metrics_arg or [])}
-        meta["optimizer"] = optimizers.serialize(model.optimizer)
+    compile_config = model.get_compile_config() if include_compile else None
+    if compile_config is not None:
+        meta["compile"] = {"loss": compile_config["loss"], "metrics": compile_config["metrics"]}
+        meta["optimizer"] = compile_config["optimizer"]
         if include_optimizer and model.built:
-            net = model._native()
-            model._sync_iterations()
-            meta["optimizer"]["iterations"] = int(model.optimizer.iterations)
-            for i, s in enumerate(net.optimizer_slots()):
-                data = _npy_bytes(np.asarray(s))
+            state = model.optimizer.get_weights()  # [iterations, *slots]
+            meta["optimizer"]["iterations"] = int(state[0])
+            for i, s in enumerate(state[1:]):
+                data = _npy_bytes(s)
                 name = f"optimizer/{i:04d}.npy"
                 files[name] = data
-                meta["slots"].append(_entry(name, data, np.asarray(s)))
+                meta["slots"].append(_entry(name, data, s))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as z:
         z.writestr("lstmcore.json", json.dumps(meta, indent=1))
@@ -623,16 +624,6 @@ def _check_slots(slots, opt, what: str) -> None:
 # -------------------------------------------------------------------------------------------------
 # Loading
 # -------------------------------------------------------------------------------------------------
-@_plain_value_errors
-def model_from_bytes(data, compile: bool = True, what: str = "the model data"):
-    return _load(data, compile, what)
-
-
-@_plain_value_errors
-def load_model(filepath, compile: bool = True):
-    return _load(filepath, compile, f"file {os.fspath(filepath)!r}")
-
-
 def _shape_mismatch(what: str, verb: str, index: int, spec, received):
     name, label, shape = spec[:3]
 
@@ -648,8 +639,10 @@ def _count_mismatch(what: str, verb: str, specs, received: int):
                    f"received {received}")
 
 
-def _load(source, compile: bool, what: str):
-    from .models import Sequential
+@_plain_value_errors
+def load(source, model_cls, compile: bool = True, what: str = "the model data"):
+    """A model of `model_cls` (Sequential: models.py passes it, so this module imports no
+    model code) from a path or bytes; everything is read and checked before building."""
     settings = None
     with _Archive(source, what) as arc:
         meta = arc.meta()
@@ -688,7 +681,7 @@ def _load(source, compile: bool, what: str):
             _check_slots(slots, settings[0], what)
     # Everything read is checked; building allocates what the archive was shown to hold.
     try:
-        model = Sequential(layers, name=name)
+        model = model_cls(layers, name=name)
         model.set_weights(weights)
     except _CONFIG_ERRORS as e:
         raise _Refused(f"{what} does not match its architecture: {_reason(e)}") from None
@@ -699,13 +692,13 @@ def _load(source, compile: bool, what: str):
         except _CONFIG_ERRORS as e:
             raise _Refused(f"{what} holds invalid compile settings: {_reason(e)}") from None
         if slots:
-            net = model._native()
-            targets = net.optimizer_slots()
-            if len(targets) != len(slots) or any(t.shape != s.shape for t, s in zip(targets, slots)):
-                raise _Refused(f"{what} is damaged: its optimizer state does not match the model")
-            for t, s in zip(targets, slots):
-                t[...] = s
-            net.iterations = iterations
+            try:
+                model.optimizer.set_weights([iterations] + slots)
+            except _CONFIG_ERRORS as e:
+                raise _Refused(f"{what} is damaged: its optimizer state does not match the "
+                               f"model ({_reason(e)})") from None
+        else:
+            model.optimizer.iterations = iterations
     return model
 
 
