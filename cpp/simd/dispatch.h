@@ -4,10 +4,22 @@
 // exports one KernelTable. Tables are listed best first; the first whose `needs` bits the
 // CPU (and OS) provides wins, unless LSTMCORE_SIMD forces one. Kernels read the active table
 // through kt(); they never detect features themselves.
+//
+// Adding a kernel:
+//   1. one line X(ctx, my_kernel, my_kernel_fn) in LSTMCORE_KERNELS (kernel_list.h), at the
+//      position its field should have (plus a `using my_kernel_fn = ...;` there if no
+//      existing function-pointer type fits);
+//   2. its body, `static ... my_kernel(...)` written once against the vector primitives, in
+//      the kernels/*.inl file of its concern (or a new one, included from microkernels.inl).
+// Nothing else: the KernelTable field below and every isa_*.cpp's initializer
+// (LSTMCORE_TABLE) are generated from the list, so all ISAs pick the kernel up. Callers
+// then use kt().my_kernel(...).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "simd/kernel_list.h"
 
 namespace lstmcore {
 
@@ -21,51 +33,16 @@ enum CpuBits : uint32_t {
   CPU_NEON = 1u << 6,
 };
 
-using gemm_micro_fn = void (*)(long kc, const float* ap, const float* bp, float* c, long ldc,
-                               int m, int n, float alpha, float beta);
-using gemm_direct_fn = void (*)(long kc, const float* a, long lda, const float* bp, long ldb,
-                                float* c, long ldc, int m, int n, float alpha, float beta);
-using act_fn = void (*)(int act, float* y, const float* x, long n);
-using dact_fn = void (*)(int act, float* dx, const float* y, const float* dy, long n);
-using softmax_fn = void (*)(float* y, const float* x, long rows, long n);
-using gates_fwd_fn = void (*)(float* g, const float* bias, const float* c_prev, float* c,
-                              float* tc, float* h, long H, long j0, long j1, int act, int ract);
-using gates_bwd_fn = void (*)(float* g, float* dc, const float* dh, const float* c_prev,
-                              const float* tc, long H, long j0, long j1, int act, int ract);
-using gates_fwd_rows_fn = void (*)(float* g, long ldg, const float* bias, const float* c_prev,
-                                  long ld_cp, float* c, float* tc, float* h, long ld_o, long H,
-                                  long rows, int act, int ract);
-using gates_bwd_rows_fn = void (*)(float* g, long ldg, float* dc, const float* dh,
-                                  const float* c_prev, long ld_cp, const float* tc, long ld_o,
-                                  long H, long rows, int act, int ract);
-using adam_fn = void (*)(float* w, const float* g, float* m, float* v, long n, float lr_t,
-                         float omb1, float omb2, float eps);
-using nonfinite_fn = long (*)(const float* p, long n);
-using maxabs_fn = float (*)(const float* p, long n);
-using gemm_abt_fn = void (*)(long m, long n, long k, const float* A, long lda, const float* B,
-                             long ldb, float beta, float* C, long ldc);
-using probe_fn = float (*)(long iters);
-
 struct KernelTable {
   const char* name;
   uint32_t needs;
   int mr;  // GEMM micro-tile rows
   int nr;  // GEMM micro-tile columns
   int width;  // floats per vector
-  gemm_micro_fn gemm_micro;
-  gemm_direct_fn gemm_micro_direct;  // A read in place (row-major); B packed or in place
-  act_fn act_forward;
-  dact_fn act_backward;
-  softmax_fn softmax_rows;
-  gates_fwd_fn lstm_gates_fwd_row;
-  gates_bwd_fn lstm_gates_bwd_row;
-  gates_fwd_rows_fn lstm_gates_fwd_rows;  // several batch rows per vector (2H <= width)
-  gates_bwd_rows_fn lstm_gates_bwd_rows;
-  adam_fn adam_step;
-  nonfinite_fn first_nonfinite;  // index of the first NaN/inf, or -1
-  maxabs_fn max_abs;             // max |p[i]|, or +inf when any value is NaN or inf
-  gemm_abt_fn gemm_abt;          // C = A B^T + beta C by dot products, nothing packed
-  probe_fn fma_probe;            // iters rounds of 12 vector FMAs (24 * width flops each)
+  // One function pointer per kernel, generated in list order from kernel_list.h.
+#define LSTMCORE_KT_FIELD_(ctx, member, type) type member;
+  LSTMCORE_KERNELS(LSTMCORE_KT_FIELD_, )
+#undef LSTMCORE_KT_FIELD_
 };
 
 uint32_t cpu_features();                  // CPUID + XGETBV (x86) / baseline (aarch64)
@@ -79,3 +56,14 @@ const KernelTable& kt();
 void set_simd_level(const std::string& name);
 
 }  // namespace lstmcore
+
+// The initializer of one ISA's table, for `extern const KernelTable kTableX = ...;` in
+// isa_*.cpp (namespace lstmcore): name and needs as given, the GEMM tile and width from the
+// ISA namespace's MR, NV_GEMM and W, then ns::member for every kernel of the list, in the
+// struct's order by construction.
+#define LSTMCORE_KT_INIT_(ns, member, type) ns::member,
+#define LSTMCORE_TABLE(ns, level_name, level_needs)                                       \
+  {                                                                                       \
+    level_name, level_needs, ns::MR, ns::NV_GEMM * ns::W, ns::W,                          \
+        LSTMCORE_KERNELS(LSTMCORE_KT_INIT_, ns)                                           \
+  }

@@ -73,13 +73,6 @@ static inline void vstore_lanes(float* p, V v, long lo, long n) {
 
 }  // namespace avx2
 
-extern const KernelTable kTableAvx2 = {
-    "avx2", CPU_AVX2 | CPU_FMA, avx2::MR, avx2::NV_GEMM * avx2::W, avx2::W,
-    avx2::gemm_micro, avx2::gemm_micro_direct,
-    avx2::act_forward, avx2::act_backward, avx2::softmax_rows,
-    avx2::lstm_gates_fwd_row, avx2::lstm_gates_bwd_row,
-    avx2::lstm_gates_fwd_rows, avx2::lstm_gates_bwd_rows, avx2::adam_step,
-    avx2::first_nonfinite, avx2::max_abs, avx2::gemm_abt, avx2::fma_probe,
-};
+extern const KernelTable kTableAvx2 = LSTMCORE_TABLE(avx2, "avx2", CPU_AVX2 | CPU_FMA);
 
 }  // namespace lstmcore

@@ -65,14 +65,8 @@ static inline void vstore_lanes(float* p, V v, long lo, long n) {
 
 }  // namespace avx512
 
-extern const KernelTable kTableAvx512 = {
-    "avx512", CPU_AVX512F | CPU_AVX512DQ | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX2 | CPU_FMA,
-    avx512::MR, avx512::NV_GEMM * avx512::W, avx512::W,
-    avx512::gemm_micro, avx512::gemm_micro_direct,
-    avx512::act_forward, avx512::act_backward, avx512::softmax_rows,
-    avx512::lstm_gates_fwd_row, avx512::lstm_gates_bwd_row,
-    avx512::lstm_gates_fwd_rows, avx512::lstm_gates_bwd_rows, avx512::adam_step,
-    avx512::first_nonfinite, avx512::max_abs, avx512::gemm_abt, avx512::fma_probe,
-};
+extern const KernelTable kTableAvx512 =
+    LSTMCORE_TABLE(avx512, "avx512",
+                   CPU_AVX512F | CPU_AVX512DQ | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX2 | CPU_FMA);
 
 }  // namespace lstmcore

@@ -82,13 +82,6 @@ static inline V vcopysign(V mag, V sgn) {
 
 }  // namespace generic
 
-extern const KernelTable kTableGeneric = {
-    "generic", 0, generic::MR, generic::NV_GEMM * generic::W, generic::W,
-    generic::gemm_micro, generic::gemm_micro_direct,
-    generic::act_forward, generic::act_backward, generic::softmax_rows,
-    generic::lstm_gates_fwd_row, generic::lstm_gates_bwd_row,
-    generic::lstm_gates_fwd_rows, generic::lstm_gates_bwd_rows, generic::adam_step,
-    generic::first_nonfinite, generic::max_abs, generic::gemm_abt, generic::fma_probe,
-};
+extern const KernelTable kTableGeneric = LSTMCORE_TABLE(generic, "generic", 0);
 
 }  // namespace lstmcore

@@ -51,13 +51,6 @@ static inline V vcopysign(V mag, V sgn) {
 
 }  // namespace neon
 
-extern const KernelTable kTableNeon = {
-    "neon", CPU_NEON, neon::MR, neon::NV_GEMM * neon::W, neon::W,
-    neon::gemm_micro, neon::gemm_micro_direct,
-    neon::act_forward, neon::act_backward, neon::softmax_rows,
-    neon::lstm_gates_fwd_row, neon::lstm_gates_bwd_row,
-    neon::lstm_gates_fwd_rows, neon::lstm_gates_bwd_rows, neon::adam_step,
-    neon::first_nonfinite, neon::max_abs, neon::gemm_abt, neon::fma_probe,
-};
+extern const KernelTable kTableNeon = LSTMCORE_TABLE(neon, "neon", CPU_NEON);
 
 }  // namespace lstmcore
