@@ -9,7 +9,7 @@
 // fused gate kernel writes h, c, act(c) and leaves the activated gates in place for backward.
 // Threads split the time loop by batch rows (no barrier at all: rows recur independently)
 // or, for big layers, by NR-aligned chunks of the H units (a thread computes the four gate
-// columns of its units, then their gate math: one barrier per step); see plan_team. Every
+// columns of its units, then their gate math: one barrier per step); see recurrent.h. Every
 // output element has one writer either way (bit-identical for any thread count).
 // Inference (for_backward false) stores only c and h.
 //
@@ -29,69 +29,9 @@
 
 #include "kernels/checked.h"
 #include "kernels/kernels.h"
+#include "kernels/recurrent.h"
 
 namespace lstmcore {
-
-// How the time loop is shared by threads. Two splits keep every output element with one
-// writer (bit-identical results for any thread count):
-//  - units: a thread owns NR-aligned panels of the H units for all batch rows; every step
-//    needs all of h_{t-1}, so each step ends in a barrier. For big layers, where the
-//    recurrent kernel U is large and a thread should stream only its share of it.
-//  - batch rows: a thread owns a block of rows for all units. The rows' recurrences are
-//    independent, so the whole sequence runs without a barrier (one fork/join per pass); each
-//    thread reads all of U, which is cheap while U is small.
-struct TeamPlan {
-  int nt = 1;
-  bool by_rows = true;
-};
-
-static TeamPlan plan_team(long B, long T, long H) {
-  const int avail = num_threads();
-  const long npan = (H + kt().nr - 1) / kt().nr;
-  TeamPlan p;
-  // Per-step recurrent work 2*B*H*4H flops: from ~4 MFLOP a step a barrier (~1 us) is noise,
-  // and with U of 1 MiB and more (H >= 256) each thread should stream only its share of it
-  // (measured split by rows instead: medium, H = 128, as fast or 3% faster; large, H = 512,
-  // 3% slower).
-  if (8.0 * B * H * H >= 4.0e6 && H >= 256 && npan >= 2) {
-    p.nt = (int)std::max<long>(1, std::min<long>(avail, npan));
-    p.by_rows = false;
-    return p;
-  }
-  // Whole-sequence work, the gate math counted as ~64 flops a unit: a fork/join (a few us
-  // with the threads still spinning) pays from ~1 MFLOP.
-  const double work = double(B) * T * H * (8.0 * H + 64.0);
-  p.nt = work >= 1.0e6 ? (int)std::max<long>(1, std::min<long>(avail, B)) : 1;
-  return p;
-}
-
-// A packed panel of U (forward) or U^T (backward) is read T * ceil(B / MR) times; used at
-// most twice (a one-sample step), packing costs as much as the multiply, so U is read in
-// place instead (forward: the GEMM with B in place; backward: dot products with U's rows).
-static bool u_in_place(const TeamPlan& plan, long B, long T) {
-  return plan.by_rows && T * ((B + kt().mr - 1) / kt().mr) <= 2;
-}
-
-// The rows [b0, b1) and unit panels [p0, p1) (units [j0, j1)) thread `tid` of `nt` owns.
-struct Share {
-  long b0, b1, p0, p1, j0, j1;
-};
-
-static Share share_of(const TeamPlan& plan, long B, long H, int tid, int nt) {
-  const int nr = kt().nr;
-  const long npan = (H + nr - 1) / nr;
-  Share sh{0, B, 0, npan, 0, H};
-  if (nt > 1 && plan.by_rows) {
-    sh.b0 = B * tid / nt;
-    sh.b1 = B * (tid + 1) / nt;
-  } else if (nt > 1) {
-    sh.p0 = npan * tid / nt;
-    sh.p1 = npan * (tid + 1) / nt;
-    sh.j0 = std::min(H, sh.p0 * nr);
-    sh.j1 = std::min(H, sh.p1 * nr);
-  }
-  return sh;
-}
 
 static void reverse_time(float* dst, const float* src, long B, long T, long F) {
   for (long b = 0; b < B; ++b)
@@ -149,7 +89,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   // Split by units it is one (multi-threaded) GEMM before the time loop; split by rows each
   // thread projects its own rows inside the team (no separate fork/join or serial phase).
   const KernelTable& t = kt();
-  const TeamPlan plan = plan_team(B, T, H);
+  const TeamPlan plan = plan_team(B, T, H, 4);
   const bool project_in_team = plan.by_rows && plan.nt > 1;
   if (!project_in_team) sgemm(false, false, B * T, G, I, 1.0f, x, I, W, G, 0.0f, gates, G);
   // Split by units, a thread multiplies its units' columns of each gate: U is packed per
@@ -161,15 +101,14 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
     else for (int g = 0; g < 4; ++g) s.u_gate[g].pack(false, H, H, U + g * H, G);
   }
   const bool zero_h0 = h0 == nullptr;
-  TeamInterrupt stop;
-  parallel_team(plan.nt, [&](int tid, int nt) {
-    const Share sh = share_of(plan, B, H, tid, nt);
-    const long nb = sh.b1 - sh.b0, j0 = sh.j0, j1 = sh.j1;
+  auto begin = [&](int, const Share& sh) {
+    const long nb = sh.b1 - sh.b0;
     if (project_in_team && nb > 0)  // this thread's rows, on this thread
       sgemm(false, false, nb * T, G, I, 1.0f, x + sh.b0 * T * I, I, W, G, 0.0f,
             gates + sh.b0 * T * G, G, 1);
-    for (long st = 0; st < T; ++st) {
-      if (plan.by_rows ? stop.stop_now(tid) : stop.stop_at(tid, st)) break;
+  };
+  recurrent_team(plan, B, H, T, false, begin, [&](const Share& sh, long st, const StepSync& sync) {
+      const long nb = sh.b1 - sh.b0, j0 = sh.j0, j1 = sh.j1;
       // this thread's rows: h_{t-1}, c_{t-1} (the initial state at st = 0) and step st's gates
       const long ld_hp = st == 0 ? H : T * H;
       const float* hp = (st == 0 ? (rm ? h0m : sh0) : (rm ? hm : h) + (st - 1) * H) + sh.b0 * ld_hp;
@@ -206,14 +145,8 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
               hm[o + j] = h[o + j] * rm[b * H + j];
             }
       }
-      if (!plan.by_rows) {
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp barrier
-#endif
-      }
-    }
+      sync();  // the next step reads every thread's h_t
   });
-  stop.throw_if_stopped();
 }
 
 void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, float* dh0,
@@ -239,21 +172,17 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
   if (dy && !dy_seq)
     for (size_t i = 0; i < n_bh; ++i) dh[i] += dy[i];
   const KernelTable& t = kt();
-  const TeamPlan plan = plan_team(B, T, H);
+  const TeamPlan plan = plan_team(B, T, H, 4);
   const bool u_inplace = u_in_place(plan, B, T);
   if (!u_inplace) s.u_t.pack(true, G, H, U, G);  // op(B) = U^T (4H, H)
 
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* hin = rm ? s.hm.data : h;      // what the recurrent GEMM read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
-  TeamInterrupt stop;
-  parallel_team(plan.nt, [&](int tid, int nt) {
-    const Share sh = share_of(plan, B, H, tid, nt);
-    const long j0 = sh.j0, j1 = sh.j1;
-    const long nb = sh.b1 - sh.b0;
-    for (long st = T - 1; st >= 0; --st) {
-      // one barrier per step, after this check (units split)
-      if (plan.by_rows ? stop.stop_now(tid) : stop.stop_at(tid, T - 1 - st)) break;
+  auto begin = [](int, const Share&) {};
+  recurrent_team(plan, B, H, T, true, begin, [&](const Share& sh, long st, const StepSync& sync) {
+      const long j0 = sh.j0, j1 = sh.j1;
+      const long nb = sh.b1 - sh.b0;
       float* gs = gates + sh.b0 * T * G + st * G;
       const long ld_cp = st == 0 ? H : T * H;
       const float* cp = (st == 0 ? s.c0.data : c + (st - 1) * H) + sh.b0 * ld_cp;
@@ -283,11 +212,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
       // dh_{t-1}[rows, units] = dz_t[rows] . U^T[:, units]. Split by units, every thread
       // needs all of dz_t, hence a barrier; own units only are read back next step, so no
       // second one. Split by rows, a thread needs only its own rows: no barrier at all.
-      if (!plan.by_rows) {
-#ifdef LSTMCORE_HAVE_OPENMP
-#pragma omp barrier
-#endif
-      }
+      sync();
       if (j0 < j1 && nb > 0) {
         if (u_inplace)
           t.gemm_abt(nb, H, G, gs, T * G, U, G, 0.0f, dh + sh.b0 * H, H);
@@ -297,9 +222,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
           for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) dh[b * H + j] *= rm[b * H + j];
       }
-    }
   });
-  stop.throw_if_stopped();
   if (dh0) std::memcpy(dh0, dh, sizeof(float) * n_bh);
   if (dc0) std::memcpy(dc0, dcv, sizeof(float) * n_bh);
 

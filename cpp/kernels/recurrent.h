@@ -1,0 +1,109 @@
+// recurrent.h — the time-loop machinery every recurrent layer shares, apart from its cell.
+//
+// A recurrent pass over (B, T) with H units and `gates` gate blocks (LSTM 4, GRU 3, a simple
+// RNN 1) is shared by threads in one of two ways, each keeping every output element with one
+// writer (bit-identical results for any thread count):
+//  - units: a thread owns NR-aligned panels of the H units for all batch rows; every step
+//    needs all of h_{t-1}, so each step has a barrier. For big layers, where the recurrent
+//    kernel U is large and a thread should stream only its share of it.
+//  - batch rows: a thread owns a block of rows for all units. The rows' recurrences are
+//    independent, so the whole sequence runs without a barrier (one fork/join per pass); each
+//    thread reads all of U, which is cheap while U is small.
+// recurrent_team runs a cell's per-step function over the sequence on such a team, with the
+// interrupt check (every thread of a barrier loop stops at the same step) and the barrier in
+// place. A cell file (lstm.cpp) keeps only its gate math and its GEMM calls.
+#pragma once
+#include <algorithm>
+
+#include "kernels/kernels.h"
+
+namespace lstmcore {
+
+struct TeamPlan {
+  int nt = 1;
+  bool by_rows = true;
+};
+
+// plan_team: the split and team size for (B, T, H) with `gates` gate blocks of H columns.
+inline TeamPlan plan_team(long B, long T, long H, int gates) {
+  const int avail = num_threads();
+  const long npan = (H + kt().nr - 1) / kt().nr;
+  TeamPlan p;
+  // Per-step recurrent work 2*B*H*(gates*H) flops: from ~4 MFLOP a step a barrier (~1 us) is
+  // noise, and with U of 1 MiB and more (H >= 256) each thread should stream only its share
+  // of it (LSTM measured split by rows instead: medium, H = 128, as fast or 3% faster; large,
+  // H = 512, 3% slower).
+  if (2.0 * gates * B * H * H >= 4.0e6 && H >= 256 && npan >= 2) {
+    p.nt = (int)std::max<long>(1, std::min<long>(avail, npan));
+    p.by_rows = false;
+    return p;
+  }
+  // Whole-sequence work, the gate math counted as ~64 flops a unit: a fork/join (a few us
+  // with the threads still spinning) pays from ~1 MFLOP.
+  const double work = double(B) * T * H * (2.0 * gates * H + 64.0);
+  p.nt = work >= 1.0e6 ? (int)std::max<long>(1, std::min<long>(avail, B)) : 1;
+  return p;
+}
+
+// A packed panel of U (forward) or U^T (backward) is read T * ceil(B / MR) times; used at
+// most twice (a one-sample step), packing costs as much as the multiply, so U is read in
+// place instead (forward: the GEMM with B in place; backward: dot products with U's rows).
+inline bool u_in_place(const TeamPlan& plan, long B, long T) {
+  return plan.by_rows && T * ((B + kt().mr - 1) / kt().mr) <= 2;
+}
+
+// The rows [b0, b1) and unit panels [p0, p1) (units [j0, j1)) thread `tid` of `nt` owns.
+struct Share {
+  long b0, b1, p0, p1, j0, j1;
+};
+
+inline Share share_of(const TeamPlan& plan, long B, long H, int tid, int nt) {
+  const int nr = kt().nr;
+  const long npan = (H + nr - 1) / nr;
+  Share sh{0, B, 0, npan, 0, H};
+  if (nt > 1 && plan.by_rows) {
+    sh.b0 = B * tid / nt;
+    sh.b1 = B * (tid + 1) / nt;
+  } else if (nt > 1) {
+    sh.p0 = npan * tid / nt;
+    sh.p1 = npan * (tid + 1) / nt;
+    sh.j0 = std::min(H, sh.p0 * nr);
+    sh.j1 = std::min(H, sh.p1 * nr);
+  }
+  return sh;
+}
+
+// StepSync: the barrier a step calls where all threads must have finished the first part of
+// the step before any reads another's results (units split); a no-op split by rows. Each
+// thread calls it exactly once per step (OpenMP orphaned barrier: binds to the team).
+struct StepSync {
+  bool team;
+  void operator()() const {
+    if (team) {
+#ifdef LSTMCORE_HAVE_OPENMP
+#pragma omp barrier
+#endif
+    }
+  }
+};
+
+// recurrent_team: begin(tid, share) once per thread, then step(share, t, sync) for t = 0..T-1
+// (T-1..0 when `reverse`) on the plan's team; stops between steps on an interrupt (all
+// threads at the same step) and then throws Interrupted on the calling thread.
+template <class Begin, class Step>
+void recurrent_team(const TeamPlan& plan, long B, long H, long T, bool reverse, Begin&& begin,
+                    Step&& step) {
+  TeamInterrupt stop;
+  parallel_team(plan.nt, [&](int tid, int nt) {
+    const Share sh = share_of(plan, B, H, tid, nt);
+    begin(tid, sh);
+    const StepSync sync{!plan.by_rows};
+    for (long k = 0; k < T; ++k) {
+      if (plan.by_rows ? stop.stop_now(tid) : stop.stop_at(tid, k)) break;
+      step(sh, reverse ? T - 1 - k : k, sync);
+    }
+  });
+  stop.throw_if_stopped();
+}
+
+}  // namespace lstmcore
