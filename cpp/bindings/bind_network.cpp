@@ -237,14 +237,7 @@ void bind_network(py::module_& m) {
         const long N = x.shape(0), xl = per_sample(x), yl = per_sample(y);
         StepStats total;
         SharedHold hold(*n.lock);
-        run_native([&] {
-          for (long s0 = 0; s0 < N; s0 += bs) {
-            Dims in = sample;
-            in.B = std::min(bs, N - s0);
-            n.net.test_step(px + s0 * xl, in, pyv + s0 * yl, total);
-            if (s0 + bs < N && interruption_requested()) throw Interrupted();
-          }
-        });
+        run_native([&] { n.net.evaluate_batches(px, xl, sample, pyv, yl, N, bs, total); });
         return py::make_tuple(total.loss, metric_list(total, 8), total.samples);
       }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false)
       .def("predict", [](PyNetwork& n, py::array x, long bs, py::array out) {
@@ -258,15 +251,7 @@ void bind_network(py::module_& m) {
         if ((long)out.size() != checked_mul(N, ol, "the output"))
           throw std::invalid_argument("internal error in predict: output size");
         SharedHold hold(*n.lock);
-        run_native([&] {
-          for (long s0 = 0; s0 < N; s0 += bs) {
-            Dims in = sample;
-            in.B = std::min(bs, N - s0);
-            const float* y = n.net.predict_step(px + s0 * xl, in);
-            std::memcpy(po + s0 * ol, y, sizeof(float) * in.B * ol);
-            if (s0 + bs < N && interruption_requested()) throw Interrupted();
-          }
-        });
+        run_native([&] { n.net.predict_batches(po, ol, px, xl, sample, N, bs); });
       }, py::arg("x"), py::arg("batch_size"), py::arg("out"))
       .def("compute_gradients", [](PyNetwork& n, py::array x, py::array y, uint64_t seed, bool sparse) {
         const float* px = in_f32(x, "x");

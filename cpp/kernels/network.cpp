@@ -613,6 +613,27 @@ const float* Network::predict_step(const float* x, const Dims& in) {
   });
 }
 
+void Network::evaluate_batches(const float* x, long x_len, const Dims& sample, const float* y,
+                               long y_len, long N, long bs, StepStats& total) {
+  for (long s0 = 0; s0 < N; s0 += bs) {
+    Dims in = sample;
+    in.B = std::min(bs, N - s0);
+    test_step(x + s0 * x_len, in, y + s0 * y_len, total);
+    if (s0 + bs < N && interruption_requested()) throw Interrupted();
+  }
+}
+
+void Network::predict_batches(float* out, long out_len, const float* x, long x_len,
+                              const Dims& sample, long N, long bs) {
+  for (long s0 = 0; s0 < N; s0 += bs) {
+    Dims in = sample;
+    in.B = std::min(bs, N - s0);
+    const float* y = predict_step(x + s0 * x_len, in);
+    std::memcpy(out + s0 * out_len, y, sizeof(float) * in.B * out_len);
+    if (s0 + bs < N && interruption_requested()) throw Interrupted();
+  }
+}
+
 // ---- updates that never leave a non-finite weight ----------------------------------------
 // An update could overflow (a huge learning rate, exploding gradients): the weights and
 // slots would become inf or NaN. Checking afterwards needs the values from before, and a

@@ -119,6 +119,14 @@ class Network {
   double compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed);
   const float* predict_step(const float* x, const Dims& in);  // owned by the last layer
 
+  // The batch loops over N samples in order (x (N, x_len), y (N, y_len), out (N, out_len)),
+  // batches of bs: evaluate sums into `total`; predict writes every output row. Both stop
+  // between batches when interruption_requested() and throw Interrupted.
+  void evaluate_batches(const float* x, long x_len, const Dims& sample, const float* y,
+                        long y_len, long N, long bs, StepStats& total);
+  void predict_batches(float* out, long out_len, const float* x, long x_len, const Dims& sample,
+                       long N, long bs);
+
   // A run of batches over gathered rows: batch k covers samples idx[k*bs .. min(N, +bs)).
   // x is (N, per-sample x_len) and y (N, per-sample y_len). Stops early, returning the
   // batches done, when interruption_requested() says so between batches, or when a step is
