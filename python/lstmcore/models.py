@@ -300,8 +300,8 @@ class Sequential(Trainer, DataPrep):
         checked = []
         for layer in self.layers:
             k = len(layer.weights)
-            part = weights[i:i + k]
-            for j, (cur, new) in enumerate(zip(layer.weights, part)):
+            part = []
+            for j, (cur, new) in enumerate(zip(layer.weights, weights[i:i + k])):
                 a = np.asarray(new, dtype=np.float32)
                 if a.shape != cur.shape:
                     raise ValueError(f"weight {i + j} (layer `{layer.name}`, "
@@ -309,6 +309,7 @@ class Sequential(Trainer, DataPrep):
                                      f"must have shape {tuple(cur.shape)}; received shape {a.shape}")
                 if not np.isfinite(a).all():
                     raise ValueError(f"weight {i + j} (layer `{layer.name}`) contains NaN or Inf")
+                part.append(a)
             checked.append((layer, part))
             i += k
         self._write_weights(checked)
@@ -317,9 +318,9 @@ class Sequential(Trainer, DataPrep):
         """Copy checked arrays into layers' weights, in place (the native executors point at
         them), serialised with fit/compile and never seen half-written by a predict."""
         with self._guard.mutex, self._guard.exclusive():
-            for layer, part in layer_arrays:
+            for layer, part in layer_arrays:  # float32 arrays of the right shapes, checked
                 for cur, new in zip(layer.weights, part):
-                    np.copyto(cur, np.asarray(new, dtype=np.float32))
+                    np.copyto(cur, new)
             self._weights_written()
 
     # ---- configs, saving and pickling ------------------------------------------------------------
