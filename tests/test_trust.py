@@ -263,3 +263,15 @@ def test_bidirectional_stateful_reset_states():
     m.predict(x)
     m.reset_states()
     np.testing.assert_array_equal(first, m.predict(x))
+
+
+def test_train_batches_refuses_a_batch_range_past_the_data():
+    # batch k reads idx[k * batch_size]: a range past the data is refused, never read
+    m = Sequential([LSTM(3, input_shape=(6, 2)), Dense(1)])
+    m.compile("sgd", "mse")
+    x, y = _xy(8)
+    net = m._native()
+    idx = np.arange(8, dtype=np.int64)
+    with pytest.raises(ValueError, match="batch range"):
+        net.train_batches(x, y, idx, 4, 0, 3)
+    assert net.train_batches(x, y, idx, 4, 0, 2)[0] == 2

@@ -198,7 +198,8 @@ void bind_network(py::module_& m) {
         for (long i = 0; i < N; ++i)
           if (pi[i] < 0 || pi[i] >= N) throw std::invalid_argument("`idx` holds an out-of-range sample index");
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
-        if (k0 < 0 || k1 < k0 || checked_mul(k0, bs, "batch offsets") >= N + bs * (k1 > k0))
+        // every batch of k0..k1-1 must start inside the data (batch k reads idx[k * bs])
+        if (k0 < 0 || k1 < k0 || (k1 > k0 && checked_mul(k1 - 1, bs, "batch offsets") >= N))
           throw std::invalid_argument("internal error in train_batches: batch range");
         auto losses = new_array({k1 - k0});
         std::vector<double> dl(std::max<long>(1, k1 - k0));
