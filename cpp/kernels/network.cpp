@@ -732,9 +732,10 @@ bool Network::apply_update() {
   // Keras 2 `decay`: lr / (1 + decay * iterations), iterations counted before this update.
   const double lr = opt_.decay > 0.0 ? opt_.lr / (1.0 + opt_.decay * (double)(iterations - 1))
                                       : opt_.lr;
-  if (!bounds_valid_) refresh_bounds();
+  const bool fresh = !bounds_valid_;
+  if (fresh) refresh_bounds();
   bool safe = update_is_safe(lr);
-  if (!safe) {  // the bounds may only have drifted up: make them exact and look again
+  if (!safe && !fresh) {  // the bounds may only have drifted up: make them exact, look again
     refresh_bounds();
     safe = update_is_safe(lr);
   }
