@@ -41,6 +41,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@contextlib.contextmanager
+def _holding(acquire, release):
+    acquire()
+    try:
+        yield
+    finally:
+        release()
+
+
 class ModelGuard:
     """A model's mutation lock (an RLock, made anew in a forked child), its native
     WeightLock, and its pool of inference executors."""
@@ -54,22 +63,13 @@ class ModelGuard:
         self.pool_gen = 0
         _guards.add(self)
 
-    @contextlib.contextmanager
     def exclusive(self):
         """Hold the weights exclusively (waits, without the GIL, for running steps/predicts)."""
-        self.weights.acquire_exclusive()
-        try:
-            yield
-        finally:
-            self.weights.release_exclusive()
+        return _holding(self.weights.acquire_exclusive, self.weights.release_exclusive)
 
-    @contextlib.contextmanager
     def shared(self):
-        self.weights.acquire_shared()
-        try:
-            yield
-        finally:
-            self.weights.release_shared()
+        """Hold the weights shared (with other readers; waits for a writer)."""
+        return _holding(self.weights.acquire_shared, self.weights.release_shared)
 
     def invalidate(self) -> None:
         """The layers or the compile settings changed: executors built before are dropped
