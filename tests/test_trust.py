@@ -44,11 +44,11 @@ def test_native_network_refuses_zero_timesteps_and_overflowing_sizes():
     m = Sequential([LSTM(3, input_shape=(None, 2)), Dense(1)])
     net = _core.Network()
     for layer, shape in zip(m.layers, [(None, 2), (3,)]):
-        layer._add_native(net, shape)
+        net.add(*layer._native_spec(shape))
     with pytest.raises(ValueError, match="timestep"):
         net.predict(np.zeros((2, 0, 2), np.float32), 2, np.zeros((2, 1), np.float32))
     big = _core.Network()
-    big.add_repeat_vector(2**62)
+    big.add("repeat_vector", {"n": 2**62}, {})
     with pytest.raises(ValueError, match="overflow"):
         big.predict(np.zeros((4, 3), np.float32), 4, np.zeros((4,), np.float32))
 

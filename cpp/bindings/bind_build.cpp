@@ -14,7 +14,7 @@
 #include "bindings/arrays.h"
 #include "bindings/native_call.h"
 #include "kernels/kernels.h"
-#include "kernels/network.h"
+#include "model/layer.h"
 
 #ifndef LSTMCORE_COMPILER
 #define LSTMCORE_COMPILER "unknown"
@@ -32,6 +32,7 @@ void bind_build(py::module_& m) {
   for (int i = 0; i < MERGE_COUNT; ++i) merge_codes[kMergeNames[i]] = i;
   m.attr("METRIC_CODES") = metric_codes;
   m.attr("MERGE_CODES") = merge_codes;
+  m.attr("LAYER_KINDS") = layer_kinds();  // what Network.add builds (the registry)
 
   // ---- build and threads ----
   m.def("build_info", []() {

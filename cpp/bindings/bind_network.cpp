@@ -13,7 +13,7 @@
 #include "bindings/arrays.h"
 #include "bindings/native_call.h"
 #include "kernels/kernels.h"
-#include "kernels/network.h"
+#include "model/network.h"
 
 #include <pthread.h>
 
@@ -32,32 +32,81 @@ struct PyNetwork {
   explicit PyNetwork(std::shared_ptr<WeightLock> l) : lock(l ? std::move(l) : std::make_shared<WeightLock>()) {}
 };
 
-float* param(PyNetwork& n, py::object o, const char* name, const std::vector<long>& shape) {
-  if (o.is_none()) return nullptr;
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  if (!py::isinstance<py::array>(o)) throw std::invalid_argument(std::string("`") + name + "` must be a NumPy array");
-  float* p = out_f32(a, name, shape);
-  n.keep.push_back(o);
-  return p;
-}
-
-LstmConfig lstm_cfg(long units, const std::string& act, const std::string& ract, bool rs, bool stateful,
-                    bool gb, float dropout, float recurrent_dropout) {
-  LstmConfig c;
-  c.units = units;
-  c.act = act_from_name(act);
-  c.ract = act_from_name(ract);
-  if (c.act == ACT_SOFTMAX || c.ract == ACT_SOFTMAX)
-    throw std::invalid_argument("`LSTM` activations cannot be 'softmax'");
-  c.return_sequences = rs;
-  c.stateful = stateful;
-  c.go_backwards = gb;
-  c.dropout = dropout;
-  c.recurrent_dropout = recurrent_dropout;
-  if (!(dropout >= 0.0f && dropout < 1.0f) || !(recurrent_dropout >= 0.0f && recurrent_dropout < 1.0f))
-    throw std::invalid_argument("`dropout` and `recurrent_dropout` must be in [0, 1)");
+// A layer's config from Python: str keys; bool, int, float, str, or a nested dict (a wrapped
+// layer's config, whose "kind" names it). A file can hold anything, so every other type, an
+// int beyond int64 or a nesting too deep is a ValueError.
+std::shared_ptr<LayerConfig> to_config(const std::string& kind, const py::dict& d, int depth = 0) {
+  if (depth > 8) throw std::invalid_argument("layer `" + kind + "`: configs nest too deeply");
+  auto c = std::make_shared<LayerConfig>(kind);
+  for (auto item : d) {
+    if (!py::isinstance<py::str>(item.first))
+      throw std::invalid_argument("layer `" + kind + "`: config keys must be strings");
+    const std::string key = item.first.cast<std::string>();
+    py::handle v = item.second;
+    if (py::isinstance<py::bool_>(v)) {
+      c->set(key, v.cast<bool>());
+    } else if (py::isinstance<py::int_>(v)) {
+      long long x = PyLong_AsLongLong(v.ptr());
+      if (x == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        throw std::invalid_argument("layer `" + kind + "`: config `" + key + "` is out of range");
+      }
+      c->set(key, (long)x);
+    } else if (py::isinstance<py::float_>(v)) {
+      c->set(key, v.cast<double>());
+    } else if (py::isinstance<py::str>(v)) {
+      c->set(key, v.cast<std::string>());
+    } else if (py::isinstance<py::dict>(v)) {
+      py::dict inner = py::reinterpret_borrow<py::dict>(v);
+      if (!inner.contains("kind") || !py::isinstance<py::str>(inner["kind"]))
+        throw std::invalid_argument("layer `" + kind + "`: the nested config `" + key + "` needs its \"kind\"");
+      py::dict rest;
+      for (auto kv : inner)
+        if (!(py::isinstance<py::str>(kv.first) && kv.first.cast<std::string>() == "kind")) rest[kv.first] = kv.second;
+      c->set(key, to_config(inner["kind"].cast<std::string>(), rest, depth + 1));
+    } else {
+      throw std::invalid_argument("layer `" + kind + "`: config `" + key + "` has unsupported type " +
+                                  std::string(py::str(py::type::handle_of(v).attr("__name__"))));
+    }
+  }
   return c;
 }
+
+// A layer's parameter arrays from a dict name -> float32 array (or None). Each array the
+// layer takes is checked (dtype, C order, writeable, shape) and kept alive by the executor;
+// a name the layer does not take is an error (the two sides disagree).
+class PyParams : public LayerParams {
+ public:
+  PyParams(PyNetwork& n, const std::string& kind, const py::dict& d) : n_(n), kind_(kind), d_(d) {}
+  float* take(const std::string& name, const std::vector<long>& shape, bool optional) override {
+    py::str key(name);
+    used_.push_back(name);
+    if (!d_.contains(key) || d_[key].is_none()) {
+      if (optional) return nullptr;
+      throw std::invalid_argument("layer `" + kind_ + "` needs the parameter `" + name + "`");
+    }
+    py::object o = d_[key];
+    if (!py::isinstance<py::array>(o))
+      throw std::invalid_argument("layer `" + kind_ + "`: parameter `" + name + "` must be a NumPy array");
+    py::array a = py::reinterpret_borrow<py::array>(o);
+    float* p = out_f32(a, name.c_str(), shape);
+    n_.keep.push_back(o);
+    return p;
+  }
+  void check_all_used() const {
+    for (auto kv : d_) {
+      const std::string k = py::str(kv.first);
+      if (std::find(used_.begin(), used_.end(), k) == used_.end())
+        throw std::invalid_argument("layer `" + kind_ + "` takes no parameter `" + k.substr(0, 100) + "`");
+    }
+  }
+
+ private:
+  PyNetwork& n_;
+  std::string kind_;
+  const py::dict& d_;
+  std::vector<std::string> used_;
+};
 
 Dims dims_of(const py::array& x, const char* name) {
   Dims d;
@@ -115,46 +164,21 @@ void bind_network(py::module_& m) {
       .def_property_readonly("lock", [](PyNetwork& n) { return n.lock; })
       .def("weights_changed", [](PyNetwork& n) { n.net.weights_changed(); },
            "Weights or optimizer slots were written from Python (set_weights, a load).")
-      .def("add_lstm", [](PyNetwork& n, long units, long input_dim, py::object W, py::object U, py::object b,
-                          const std::string& act, const std::string& ract, bool rs, bool stateful, bool gb,
-                          float dropout, float recurrent_dropout) {
-        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, gb, dropout, recurrent_dropout);
-        float* pW = param(n, W, "kernel", {input_dim, 4 * units});
-        float* pU = param(n, U, "recurrent_kernel", {units, 4 * units});
-        float* pb = param(n, b, "bias", {4 * units});
-        n.net.add(make_lstm(c, input_dim, pW, pU, pb));
-      }, py::arg("units"), py::arg("input_dim"), py::arg("kernel"), py::arg("recurrent_kernel"),
-         py::arg("bias"), py::arg("activation"), py::arg("recurrent_activation"),
-         py::arg("return_sequences"), py::arg("stateful"), py::arg("go_backwards"), py::arg("dropout"),
-         py::arg("recurrent_dropout"))
-      .def("add_bidirectional", [](PyNetwork& n, long units, long input_dim, py::object Wf, py::object Uf,
-                                   py::object bf, py::object Wb, py::object Ub, py::object bb,
-                                   const std::string& act, const std::string& ract, bool rs, bool stateful,
-                                   float dropout, float recurrent_dropout, int merge) {
-        LstmConfig c = lstm_cfg(units, act, ract, rs, stateful, false, dropout, recurrent_dropout);
-        float* a = param(n, Wf, "kernel", {input_dim, 4 * units});
-        float* b = param(n, Uf, "recurrent_kernel", {units, 4 * units});
-        float* cc = param(n, bf, "bias", {4 * units});
-        float* d = param(n, Wb, "kernel", {input_dim, 4 * units});
-        float* e = param(n, Ub, "recurrent_kernel", {units, 4 * units});
-        float* f = param(n, bb, "bias", {4 * units});
-        n.net.add(make_bidirectional(c, input_dim, merge, a, b, cc, d, e, f));
-      }, py::arg("units"), py::arg("input_dim"), py::arg("kernel_f"), py::arg("recurrent_f"),
-         py::arg("bias_f"), py::arg("kernel_b"), py::arg("recurrent_b"), py::arg("bias_b"),
-         py::arg("activation"), py::arg("recurrent_activation"), py::arg("return_sequences"),
-         py::arg("stateful"), py::arg("dropout"), py::arg("recurrent_dropout"), py::arg("merge"))
-      .def("add_dense", [](PyNetwork& n, long units, long input_dim, py::object W, py::object b,
-                           const std::string& act) {
-        int a = act_from_name(act);
-        float* pW = param(n, W, "kernel", {input_dim, units});
-        float* pb = param(n, b, "bias", {units});
-        n.net.add(make_dense(units, input_dim, a, pW, pb));
-      }, py::arg("units"), py::arg("input_dim"), py::arg("kernel"), py::arg("bias"),
-         py::arg("activation"))
-      .def("add_activation", [](PyNetwork& n, const std::string& act) { n.net.add(make_activation(act_from_name(act))); },
-           py::arg("activation"))
-      .def("add_dropout", [](PyNetwork& n, float rate) { n.net.add(make_dropout(rate)); }, py::arg("rate"))
-      .def("add_repeat_vector", [](PyNetwork& n, long k) { n.net.add(make_repeat_vector(k)); }, py::arg("n"))
+      .def("add", [](PyNetwork& n, const std::string& kind, const py::dict& config, const py::dict& params) {
+        auto cfg = to_config(kind, config);
+        PyParams ps(n, kind, params);
+        const size_t kept = n.keep.size();
+        try {
+          auto layer = make_layer(*cfg, ps);
+          ps.check_all_used();
+          n.net.add(std::move(layer));
+        } catch (...) {
+          n.keep.resize(kept);  // nothing of a refused layer stays
+          throw;
+        }
+      }, py::arg("kind"), py::arg("config"), py::arg("params"),
+         "Append a layer built by the registry: kind (one of LAYER_KINDS), its config (str -> bool, int, "
+         "float, str, or a nested config with its \"kind\") and its parameter arrays by name.")
       .def("set_loss", [](PyNetwork& n, const std::string& name) { n.net.set_loss(loss_from_name(name)); },
            py::arg("name"))
       .def("set_metrics", [](PyNetwork& n, const std::vector<int>& codes) {
@@ -164,17 +188,14 @@ void bind_network(py::module_& m) {
       .def("set_optimizer", [](PyNetwork& n, const std::string& kind, double lr, double momentum, bool nesterov,
                                double beta_1, double beta_2, double rho, double epsilon, double decay) {
         OptimizerConfig o;
-        if (kind == "sgd") o.kind = OPT_SGD;
-        else if (kind == "adam") o.kind = OPT_ADAM;
-        else if (kind == "rmsprop") o.kind = OPT_RMSPROP;
-        else throw std::invalid_argument("unknown optimizer `" + kind + "`");
+        o.kind = optimizer_from_name(kind);
         o.lr = lr; o.momentum = momentum; o.nesterov = nesterov; o.beta_1 = beta_1; o.beta_2 = beta_2;
         o.rho = rho; o.epsilon = epsilon; o.decay = decay;
         n.net.set_optimizer(o);
       }, py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0f, py::arg("nesterov") = false,
          py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("rho") = 0.9,
          py::arg("epsilon") = 1e-7, py::arg("decay") = 0.0)
-      .def_property("iterations", [](PyNetwork& n) { return n.net.iterations; },
+      .def_property("iterations", [](PyNetwork& n) { return n.net.optimizer().iterations; },
                     [](PyNetwork& n, py::object it) {
                       long long v = 0;
                       if (!py::isinstance<py::int_>(it) || (v = PyLong_AsLongLong(it.ptr()), PyErr_Occurred()) ||
@@ -183,7 +204,7 @@ void bind_network(py::module_& m) {
                         throw std::invalid_argument("`iterations` must be an integer in [0, 2**62); received " +
                                                     std::string(py::repr(it)).substr(0, 100));
                       }
-                      n.net.iterations = v;
+                      n.net.optimizer().iterations = v;
                     })
       .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
                                long k0, long k1, uint64_t seed, bool sparse, double loss0,

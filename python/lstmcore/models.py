@@ -197,7 +197,7 @@ class Sequential(Trainer, DataPrep):
         net = _core.Network(self._guard.weights)
         shape = self._input_shape
         for i, layer in enumerate(self.layers):
-            layer._add_native(net, shape)
+            net.add(*layer._native_spec(shape))
             if not layer.trainable:
                 net.set_trainable(i, False)
             shape = layer.compute_output_shape(shape)

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <new>
 #include <random>
 #include <stdexcept>
@@ -21,7 +22,7 @@
 
 #include "kernels/checked.h"
 #include "kernels/kernels.h"
-#include "kernels/network.h"
+#include "model/network.h"
 
 #ifdef LSTMCORE_HAVE_OPENMP
 #include <omp.h>
@@ -164,15 +165,32 @@ static void test_lstm(std::mt19937& g) {
   }
 }
 
+// Parameters by name for the registry (shapes are the caller's business here).
+struct NamedParams : LayerParams {
+  std::map<std::string, float*> p;
+  NamedParams(std::initializer_list<std::pair<const std::string, float*>> l) : p(l) {}
+  float* take(const std::string& name, const std::vector<long>&, bool optional) override {
+    auto it = p.find(name);
+    if (it != p.end()) return it->second;
+    if (!optional) throw std::invalid_argument("missing parameter " + name);
+    return nullptr;
+  }
+};
+
 static void test_network(std::mt19937& g) {
   const long B = 8, T = 5, I = 3, H = 6;
   auto W = randv(I * 4 * H, g, 0.3f), U = randv(H * 4 * H, g, 0.3f), b = randv(4 * H, g, 0.1f);
   auto Wd = randv(H, g, 0.3f), bd = randv(1, g, 0.1f);
   Network net;
-  LstmConfig cfg;
-  cfg.units = H;
-  net.add(make_lstm(cfg, I, W.data(), U.data(), b.data()));
-  net.add(make_dense(1, H, ACT_LINEAR, Wd.data(), bd.data()));
+  LayerConfig lc("lstm"), dc("dense");
+  lc.set("units", H);
+  lc.set("input_dim", I);
+  dc.set("units", 1L);
+  dc.set("input_dim", H);
+  NamedParams lp{{"kernel", W.data()}, {"recurrent_kernel", U.data()}, {"bias", b.data()}};
+  NamedParams dp{{"kernel", Wd.data()}, {"bias", bd.data()}};
+  net.add(make_layer(lc, lp));
+  net.add(make_layer(dc, dp));
   net.set_loss(LOSS_MSE);
   OptimizerConfig oc;
   oc.kind = OPT_ADAM;

@@ -12,8 +12,8 @@ from .time_distributed import TimeDistributed
 __all__ = ["Layer", "LSTM", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
            "Bidirectional", "serialize", "deserialize"]
 
-_CLASSES = {c.__name__: c for c in (LSTM, Dense, Activation, Dropout, TimeDistributed,
-                                    RepeatVector, Bidirectional)}
+# Every Layer subclass registers itself by class name (Layer.__init_subclass__).
+_CLASSES = Layer._classes
 
 
 def serialize(layer) -> dict:

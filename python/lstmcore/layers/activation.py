@@ -20,6 +20,9 @@ class Activation(Layer):
     (1,)
     """
 
+    _kind = "activation"
+    _timestep_wise = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -29,8 +32,8 @@ class Activation(Layer):
         self.output_shape = self.input_shape
         self.built = True
 
-    def _add_native(self, net, input_shape) -> None:
-        net.add_activation(self.activation)
+    def _native_config(self, input_shape) -> dict:
+        return {"activation": self.activation}
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -107,6 +107,19 @@ class Layer:
     """
 
     _weight_names: tuple[str, ...] = ()
+    # The native description (see `_native_spec`): `_kind` names the native layer
+    # (cpp/model/layers/<kind>.cpp) and its NumPy reference pair (reference.LAYERS[kind]).
+    _kind: str | None = None
+    # Can Bidirectional wrap it (a recurrent layer: go_backwards, return_sequences, stateful)?
+    _recurrent = False
+    # Can TimeDistributed wrap it (it maps each row of features on its own)?
+    _timestep_wise = False
+    # Every Layer subclass by class name: what `layers.deserialize` and model files resolve.
+    _classes: dict[str, type] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Layer._classes[cls.__name__] = cls
 
     def __init__(self, name=None, input_shape=None, batch_input_shape=None, input_dim=None,
                  input_length=None, trainable=True, dtype=None, **kwargs):
@@ -171,8 +184,21 @@ class Layer:
         """Per-sample output shape for a per-sample input shape."""
         return input_shape
 
-    def _add_native(self, net, input_shape) -> None:
-        raise NotImplementedError
+    def _native_config(self, input_shape) -> dict:
+        """The native layer's config for a per-sample input shape: str -> bool, int, float,
+        str, or a nested config (a dict with its "kind") for a wrapped layer."""
+        return {}
+
+    def _native_params(self) -> dict:
+        """The parameter arrays the native layer points into, by name (shared, not copied)."""
+        return dict(zip(self._weight_names, self._weights))
+
+    def _native_spec(self, input_shape) -> tuple[str, dict, dict]:
+        """``(kind, config, params)``: everything the native side needs to build this layer
+        (``_core.Network.add``). The one description of the layer outside its class."""
+        if self._kind is None:
+            raise NotImplementedError(f"`{type(self).__name__}` has no native implementation")
+        return self._kind, self._native_config(input_shape), self._native_params()
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable}

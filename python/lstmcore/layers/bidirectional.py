@@ -1,4 +1,4 @@
-"""Bidirectional wrapper (for LSTM)."""
+"""Bidirectional wrapper (for any recurrent layer)."""
 
 from __future__ import annotations
 
@@ -6,46 +6,49 @@ import copy
 
 from .. import _core
 from .base import Layer, _show
-from .lstm import LSTM
 
-MERGE_MODES = tuple(_core.MERGE_CODES)  # defined once, in C++ (network.h: enum Merge)
+MERGE_MODES = tuple(_core.MERGE_CODES)  # defined once, in C++ (model/layer.h: enum Merge)
 
 
 class Bidirectional(Layer):
-    """Runs an LSTM forwards and a copy of it backwards over the sequence and merges the two.
+    """Runs a recurrent layer forwards and a copy of it backwards over the sequence and merges
+    the two.
 
     Args:
-        layer: an ``LSTM``.
+        layer: a recurrent layer (``LSTM``); both directions are made from its config, as
+            Keras does: ``forward_<name>`` and ``backward_<name>`` (``go_backwards=True``).
         merge_mode: ``'concat'`` (default), ``'sum'``, ``'mul'`` or ``'ave'``.
 
-    Weights: the forward layer's three arrays, then the backward layer's (Keras order).
+    Weights: the forward layer's arrays, then the backward layer's (Keras order).
     With ``return_sequences`` the backward outputs are flipped back to input order.
     """
 
+    _kind = "bidirectional"
+
     def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, LSTM):
-            raise ValueError(f"`Bidirectional` wraps an `LSTM`; received {_show(layer)}")
+        if not isinstance(layer, Layer) or not layer._recurrent:
+            raise ValueError(f"`Bidirectional` wraps an `LSTM` (or another recurrent layer); "
+                             f"received {_show(layer)}")
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"`merge_mode` must be one of {', '.join(map(repr, MERGE_MODES))}; "
                              f"received merge_mode={_show(merge_mode)}")
         if layer.go_backwards:
             raise ValueError("`Bidirectional` runs its own backward copy of the layer; wrap an "
-                             "`LSTM` with go_backwards=False")
+                             f"`{type(layer).__name__}` with go_backwards=False")
         if backward_layer is not None:
             raise NotImplementedError("`Bidirectional(backward_layer=...)` is not supported")
         self.merge_mode = merge_mode
-        self.forward_layer = layer
         cfg = layer.get_config()
         cfg.pop("batch_input_shape", None)
-        cfg["name"] = "backward_" + layer.name
-        cfg["go_backwards"] = not layer.go_backwards
-        self.backward_layer = LSTM(**cfg)
-        self.forward_layer.name = "forward_" + layer.name
+        cls = type(layer)
+        self.forward_layer = cls.from_config({**cfg, "name": "forward_" + layer.name})
+        self.backward_layer = cls.from_config({**cfg, "name": "backward_" + layer.name,
+                                               "go_backwards": True})
+        self._wrapped_name = layer.name
         self.stateful = layer.stateful
         if layer._batch_input_shape is not None and self._batch_input_shape is None:
             self._batch_input_shape = layer._batch_input_shape
-
     def _sequence_input(self) -> bool:
         return True
 
@@ -70,19 +73,20 @@ class Bidirectional(Layer):
     def _uses_dropout(self) -> bool:
         return self.forward_layer._uses_dropout()
 
-    def _add_native(self, net, input_shape) -> None:
-        f, b = self.forward_layer, self.backward_layer
-        merge = _core.MERGE_CODES[self.merge_mode]
-        net.add_bidirectional(f.units, int(input_shape[-1]), f.kernel, f.recurrent_kernel, f.bias,
-                              b.kernel, b.recurrent_kernel, b.bias, f.activation,
-                              f.recurrent_activation, f.return_sequences, f.stateful, f.dropout,
-                              f.recurrent_dropout, merge)
+    def _native_config(self, input_shape) -> dict:
+        kind, inner, _ = self.forward_layer._native_spec(input_shape)
+        return {"layer": {"kind": kind, **inner}, "merge_mode": self.merge_mode}
+
+    def _native_params(self) -> dict:
+        params = {f"forward/{k}": v for k, v in self.forward_layer._native_params().items()}
+        params.update((f"backward/{k}", v) for k, v in self.backward_layer._native_params().items())
+        return params
 
     def get_config(self) -> dict:
         config = super().get_config()
         inner = self.forward_layer.get_config()
-        inner["name"] = inner["name"].removeprefix("forward_")
-        config["layer"] = {"class_name": "LSTM", "config": inner}
+        inner["name"] = self._wrapped_name
+        config["layer"] = {"class_name": type(self.forward_layer).__name__, "config": inner}
         config["merge_mode"] = self.merge_mode
         return config
 

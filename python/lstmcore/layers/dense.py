@@ -24,6 +24,8 @@ class Dense(Layer):
     """
 
     _weight_names = ("kernel", "bias")
+    _kind = "dense"
+    _timestep_wise = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -55,8 +57,8 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def _add_native(self, net, input_shape) -> None:
-        net.add_dense(self.units, int(input_shape[-1]), self.kernel, self.bias, self.activation)
+    def _native_config(self, input_shape) -> dict:
+        return dict(units=self.units, input_dim=int(input_shape[-1]), activation=self.activation)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -17,6 +17,9 @@ class Dropout(Layer):
     Output shape = input shape.
     """
 
+    _kind = "dropout"
+    _timestep_wise = True
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = check_rate(rate, "rate", "Dropout")
@@ -31,8 +34,8 @@ class Dropout(Layer):
     def _uses_dropout(self) -> bool:
         return self.rate > 0
 
-    def _add_native(self, net, input_shape) -> None:
-        net.add_dropout(self.rate)
+    def _native_config(self, input_shape) -> dict:
+        return {"rate": self.rate}
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -40,6 +40,8 @@ class LSTM(Layer):
     """
 
     _weight_names = ("kernel", "recurrent_kernel", "bias")
+    _kind = "lstm"
+    _recurrent = True
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -114,11 +116,12 @@ class LSTM(Layer):
     def _uses_dropout(self) -> bool:
         return self.dropout > 0 or self.recurrent_dropout > 0
 
-    def _add_native(self, net, input_shape) -> None:
-        net.add_lstm(self.units, int(input_shape[-1]), self.kernel, self.recurrent_kernel,
-                     self.bias, self.activation, self.recurrent_activation,
-                     self.return_sequences, self.stateful, self.go_backwards, self.dropout,
-                     self.recurrent_dropout)
+    def _native_config(self, input_shape) -> dict:
+        return dict(units=self.units, input_dim=int(input_shape[-1]), activation=self.activation,
+                    recurrent_activation=self.recurrent_activation,
+                    return_sequences=self.return_sequences, stateful=self.stateful,
+                    go_backwards=self.go_backwards, dropout=self.dropout,
+                    recurrent_dropout=self.recurrent_dropout)
 
     def get_config(self) -> dict:
         config = super().get_config()

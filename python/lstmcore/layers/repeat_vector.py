@@ -16,6 +16,8 @@ class RepeatVector(Layer):
     (3, 8)
     """
 
+    _kind = "repeat_vector"
+
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
         self.n = check_positive_int(n, "n", "RepeatVector")
@@ -35,8 +37,8 @@ class RepeatVector(Layer):
         check_elements(out, "RepeatVector")
         return out
 
-    def _add_native(self, net, input_shape) -> None:
-        net.add_repeat_vector(self.n)
+    def _native_config(self, input_shape) -> dict:
+        return {"n": self.n}
 
     def get_config(self) -> dict:
         config = super().get_config()

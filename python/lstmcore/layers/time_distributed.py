@@ -1,25 +1,27 @@
-"""TimeDistributed wrapper (for Dense)."""
+"""TimeDistributed wrapper (for layers applied to each timestep's features)."""
 
 from __future__ import annotations
 
 from .base import Layer, _show
-from .dense import Dense
 
 
 class TimeDistributed(Layer):
     """Applies a layer to every timestep of a ``(batch, timesteps, features)`` input with the
-    same weights. Supports ``Dense`` (the encoder-decoder output layer).
+    same weights.
 
     Args:
-        layer: a ``Dense`` layer.
+        layer: a layer that maps one timestep's features to a vector: ``Dense`` (the
+            encoder-decoder output layer), ``Activation`` or ``Dropout``.
 
     ``(batch, timesteps, features)`` -> ``(batch, timesteps, units)``.
     """
 
     def __init__(self, layer, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(layer, Dense):
-            raise ValueError(f"`TimeDistributed` supports a `Dense` layer; received {_show(layer)}")
+        if not isinstance(layer, Layer) or not layer._timestep_wise:
+            raise ValueError(f"`TimeDistributed` supports a `Dense` layer (or another layer "
+                             f"applied to each timestep: Activation, Dropout); received "
+                             f"{_show(layer)}")
         self.layer = layer
 
     def _sequence_input(self) -> bool:
@@ -43,8 +45,17 @@ class TimeDistributed(Layer):
                              f"received a per-sample shape {tuple(input_shape)}")
         return self.layer.compute_output_shape(input_shape)
 
-    def _add_native(self, net, input_shape) -> None:
-        self.layer._add_native(net, input_shape)
+    _kind = "time_distributed"
+
+    def _uses_dropout(self) -> bool:
+        return self.layer._uses_dropout()
+
+    def _native_config(self, input_shape) -> dict:
+        kind, inner, _ = self.layer._native_spec(input_shape[1:])
+        return {"layer": {"kind": kind, **inner}}
+
+    def _native_params(self) -> dict:
+        return self.layer._native_params()
 
     def get_config(self) -> dict:
         config = super().get_config()
