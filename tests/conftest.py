@@ -33,38 +33,19 @@ def num_grad(f, arr, h=1e-6):
         g[idx] = (fp - fm) / (2 * h)
     return g
 
-# Weight arrays each reference layer type takes from get_weights(), in Keras order.
-_N_WEIGHTS = {"lstm": 3, "dense": 2, "time_distributed": 2, "bidirectional": 6,
-              "activation": 0, "repeat_vector": 0, "dropout": 0}
-
 
 def build_reference(specs, weights) -> ref.ReferenceSequential:
     """A float64 ReferenceSequential from layer specs (without weights) and a flat
-    ``get_weights()`` list. Each spec is a dict as in ``lstmcore.reference.model``; the weight
-    keys are filled in Keras order."""
+    ``get_weights()`` list. Each spec is a dict as in ``lstmcore.reference.model``; its
+    reference entry (``ref.LAYERS[kind]``) says how many arrays it takes and fills them in, in
+    Keras order."""
     weights = [np.asarray(w, dtype=np.float64) for w in weights]
     out, i = [], 0
     for spec in specs:
-        spec = dict(spec)
-        kind = spec["type"]
-        k = _N_WEIGHTS[kind]
-        part = weights[i:i + k]
+        entry = ref.LAYERS[spec["type"]]
+        k = entry.n_weights(spec)
+        out.append(entry.fill(dict(spec), weights[i:i + k]))
         i += k
-        if kind == "lstm":
-            spec.update(kernel=part[0], recurrent_kernel=part[1], bias=part[2])
-        elif kind == "dense":
-            spec.update(kernel=part[0], bias=part[1])
-        elif kind == "time_distributed":
-            inner = dict(spec.get("layer", {"type": "dense"}))
-            inner.update(kernel=part[0], bias=part[1])
-            spec["layer"] = inner
-        elif kind == "bidirectional":
-            f = dict(spec.get("forward", {"type": "lstm"}))
-            b = dict(spec.get("backward", {"type": "lstm"}))
-            f.update(type="lstm", kernel=part[0], recurrent_kernel=part[1], bias=part[2])
-            b.update(type="lstm", kernel=part[3], recurrent_kernel=part[4], bias=part[5])
-            spec.update(forward=f, backward=b)
-        out.append(spec)
     assert i == len(weights), f"specs take {i} weight arrays, the model has {len(weights)}"
     return ref.ReferenceSequential(out)
 

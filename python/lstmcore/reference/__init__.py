@@ -17,17 +17,19 @@ from .layers import (
 )
 from .losses import EPSILON, LOSSES, METRICS, loss_backward, loss_forward, metric
 from .lstm import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
-from .model import LAYER_TYPES, ReferenceSequential
+from .model import LAYER_TYPES, LAYERS, ReferenceSequential, RefLayer
 from .optimizers import adam_step, rmsprop_step, sgd_step
 
 __all__ = [
     "ACTIVATIONS",
     "EPSILON",
     "LAYER_TYPES",
+    "LAYERS",
     "LOSSES",
     "MERGE_MODES",
     "METRICS",
     "ReferenceSequential",
+    "RefLayer",
     "activation_backward",
     "activation_forward",
     "adam_step",

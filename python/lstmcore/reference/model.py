@@ -16,8 +16,16 @@ Layer specs are dicts:
 Weight order per layer (Keras order): lstm [kernel, recurrent_kernel, bias];
 dense [kernel, bias]; bidirectional forward's three then backward's three;
 a None bias is omitted; weightless layers have [].
+
+Each kind is described once, by its :class:`RefLayer` entry in :data:`LAYERS`
+(spec validation, where its weights live, its forward and backward);
+:class:`ReferenceSequential` only loops over its layers and calls their
+entries. A new kind is one entry here, on top of its NumPy forward and
+backward in a module of its own.
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .activations import activation_backward, activation_forward, as_float, check_activation
 from .dense import dense_backward, dense_forward
@@ -30,10 +38,65 @@ from .layers import (
 from .losses import loss_backward, loss_forward
 from .lstm import lstm_backward, lstm_forward
 
-LAYER_TYPES = ("lstm", "dense", "time_distributed", "activation", "repeat_vector",
-               "bidirectional", "dropout")
+
+@dataclass(frozen=True)
+class RefLayer:
+    """How the reference handles one layer kind (one entry of :data:`LAYERS`).
+
+    - ``normalize(spec) -> layer``: a validated copy of a spec, with defaults filled in
+      (the layer dicts :class:`ReferenceSequential` keeps);
+    - ``slots(layer) -> [(dict, key)]``: where a normalized layer's weights are, in Keras
+      order (a None bias omitted);
+    - ``n_weights(spec) -> int``: how many ``get_weights()`` arrays a spec without weights
+      takes (biases assumed present);
+    - ``fill(spec, arrays) -> spec``: a copy of such a spec with those arrays (Keras order)
+      in its weight keys;
+    - ``forward(layer, x, state) -> (y, cache)`` and ``backward(layer, cache, dy) -> (dx,
+      grads)``: the reference pair on a normalized layer; ``grads`` is one array per slot, in
+      the order of ``slots``;
+    - ``state``: each layer of the kind has one entry in ``initial_states`` and
+      ``final_states`` (today only 'lstm'). Its ``forward`` gets that (h0, c0) (or None:
+      zeros) as ``state`` and its cache holds ``'final_state'``: (h_T, c_T). The other kinds
+      get ``state=None``.
+    """
+
+    normalize: Callable
+    slots: Callable
+    n_weights: Callable
+    fill: Callable
+    forward: Callable
+    backward: Callable
+    state: bool = False
 
 
+_LSTM_KEYS = ("kernel", "recurrent_kernel", "bias")
+_DENSE_KEYS = ("kernel", "bias")
+_LSTM_PARAMS = _LSTM_KEYS + ("activation", "recurrent_activation")
+
+
+def _take(arrays, n):
+    """``arrays`` as a list, checked to hold ``n`` weight arrays."""
+    arrays = list(arrays)
+    if len(arrays) != n:
+        raise ValueError(f"expected {n} weight arrays, got {len(arrays)}")
+    return arrays
+
+
+def _keyed(keys, arrays):
+    """{key: array} for weight arrays given in the order of ``keys``."""
+    return dict(zip(keys, _take(arrays, len(keys)), strict=True))
+
+
+def _slots(layer, keys):
+    return [(layer, k) for k in keys if layer[k] is not None]
+
+
+def _grads(slots, g):
+    """The gradients of ``slots`` from a backward dict that names them 'd' + key."""
+    return [g["d" + k] for _, k in slots]
+
+
+# --- lstm --------------------------------------------------------------------
 def _norm_lstm(spec):
     out = {
         "type": "lstm",
@@ -50,6 +113,32 @@ def _norm_lstm(spec):
     return out
 
 
+def _lstm_slots(layer):
+    return _slots(layer, _LSTM_KEYS)
+
+
+def _lstm_fill(spec, arrays):
+    return {**spec, **_keyed(_LSTM_KEYS, arrays)}
+
+
+def _lstm_fwd(layer, x, state):
+    h0, c0 = (None, None) if state is None else state
+    hs, h_T, c_T, cache = lstm_forward(
+        x, layer["kernel"], layer["recurrent_kernel"], layer["bias"], h0, c0,
+        layer["activation"], layer["recurrent_activation"], layer["go_backwards"])
+    y = hs if layer["return_sequences"] else h_T
+    return y, {"lstm": cache, "final_state": (h_T, c_T)}
+
+
+def _lstm_bwd(layer, cache, dy):
+    if layer["return_sequences"]:
+        g = lstm_backward(cache["lstm"], dhs=dy)
+    else:
+        g = lstm_backward(cache["lstm"], dh_T=dy)
+    return g["dx"], _grads(_lstm_slots(layer), g)
+
+
+# --- dense, time_distributed (an inner dense: the same layer on 3-D input) ----
 def _norm_dense(spec):
     out = {
         "type": "dense",
@@ -61,46 +150,171 @@ def _norm_dense(spec):
     return out
 
 
+def _dense_slots(layer):
+    return _slots(layer, _DENSE_KEYS)
+
+
+def _dense_fill(spec, arrays):
+    return {**spec, **_keyed(_DENSE_KEYS, arrays)}
+
+
+def _dense_fwd(layer, x, state):
+    return dense_forward(x, layer["kernel"], layer["bias"], layer["activation"])
+
+
+def _dense_bwd(layer, cache, dy):
+    g = dense_backward(cache, dy)
+    return g["dx"], _grads(_dense_slots(layer), g)
+
+
+def _norm_time_distributed(spec):
+    """Normalizes to the inner 'dense' layer."""
+    inner = spec["layer"]
+    if inner.get("type", "dense") != "dense":
+        raise ValueError("time_distributed reference supports only an inner dense layer")
+    return _norm_dense(inner)
+
+
+def _time_distributed_fill(spec, arrays):
+    inner = spec.get("layer", {"type": "dense"})
+    return {**spec, "layer": _dense_fill(inner, arrays)}
+
+
+# --- bidirectional (two lstm specs) --------------------------------------------
+def _norm_bidirectional(spec):
+    fwd = _norm_lstm(spec["forward"])
+    bwd = _norm_lstm(spec["backward"])
+    rs = spec.get("return_sequences", fwd["return_sequences"])
+    if spec.get("merge_mode", "concat") is None:
+        raise ValueError("merge_mode=None is not supported inside ReferenceSequential")
+    return {"type": "bidirectional", "forward": fwd, "backward": bwd,
+            "merge_mode": spec.get("merge_mode", "concat"), "return_sequences": bool(rs)}
+
+
+def _bidirectional_slots(layer):
+    return _lstm_slots(layer["forward"]) + _lstm_slots(layer["backward"])
+
+
+def _bidirectional_fill(spec, arrays):
+    n = len(_LSTM_KEYS)
+    arrays = _take(arrays, 2 * n)
+    f = _lstm_fill({**spec.get("forward", {"type": "lstm"}), "type": "lstm"}, arrays[:n])
+    b = _lstm_fill({**spec.get("backward", {"type": "lstm"}), "type": "lstm"}, arrays[n:])
+    return {**spec, "forward": f, "backward": b}
+
+
+def _bidirectional_fwd(layer, x, state):
+    f, b = layer["forward"], layer["backward"]
+    wf = {k: f[k] for k in _LSTM_PARAMS}
+    wb = {k: b[k] for k in _LSTM_PARAMS}
+    return bidirectional_forward(x, wf, wb, layer["merge_mode"], layer["return_sequences"])
+
+
+def _bidirectional_bwd(layer, cache, dy):
+    g = bidirectional_backward(cache, dy)
+    grads = (_grads(_lstm_slots(layer["forward"]), g["forward"])
+             + _grads(_lstm_slots(layer["backward"]), g["backward"]))
+    return g["dx"], grads
+
+
+# --- weightless: activation, repeat_vector, dropout (identity) ----------------
+def _no_slots(layer):
+    return []
+
+
+def _no_weights(spec):
+    return 0
+
+
+def _no_fill(spec, arrays):
+    _take(arrays, 0)
+    return dict(spec)
+
+
+def _norm_activation(spec):
+    check_activation(spec["activation"])
+    return {"type": "activation", "activation": spec["activation"]}
+
+
+def _activation_fwd(layer, x, state):
+    y = activation_forward(layer["activation"], x)
+    return y, y
+
+
+def _activation_bwd(layer, cache, dy):
+    return activation_backward(layer["activation"], cache, dy), []
+
+
+def _norm_repeat_vector(spec):
+    return {"type": "repeat_vector", "n": int(spec["n"])}
+
+
+def _repeat_vector_fwd(layer, x, state):
+    return repeat_vector_forward(x, layer["n"]), None
+
+
+def _repeat_vector_bwd(layer, cache, dy):
+    return repeat_vector_backward(dy), []
+
+
+def _norm_dropout(spec):
+    return {"type": "dropout", "rate": float(spec.get("rate", 0.0))}
+
+
+def _dropout_fwd(layer, x, state):
+    return x, None
+
+
+def _dropout_bwd(layer, cache, dy):
+    return dy, []
+
+
+LAYERS: dict[str, RefLayer] = {
+    "lstm": RefLayer(
+        normalize=_norm_lstm, slots=_lstm_slots, n_weights=lambda spec: len(_LSTM_KEYS),
+        fill=_lstm_fill, forward=_lstm_fwd, backward=_lstm_bwd, state=True),
+    "dense": RefLayer(
+        normalize=_norm_dense, slots=_dense_slots, n_weights=lambda spec: len(_DENSE_KEYS),
+        fill=_dense_fill, forward=_dense_fwd, backward=_dense_bwd),
+    "time_distributed": RefLayer(
+        normalize=_norm_time_distributed, slots=_dense_slots,
+        n_weights=lambda spec: len(_DENSE_KEYS), fill=_time_distributed_fill,
+        forward=_dense_fwd, backward=_dense_bwd),
+    "activation": RefLayer(
+        normalize=_norm_activation, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
+        forward=_activation_fwd, backward=_activation_bwd),
+    "repeat_vector": RefLayer(
+        normalize=_norm_repeat_vector, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
+        forward=_repeat_vector_fwd, backward=_repeat_vector_bwd),
+    "bidirectional": RefLayer(
+        normalize=_norm_bidirectional, slots=_bidirectional_slots,
+        n_weights=lambda spec: 2 * len(_LSTM_KEYS), fill=_bidirectional_fill,
+        forward=_bidirectional_fwd, backward=_bidirectional_bwd),
+    "dropout": RefLayer(
+        normalize=_norm_dropout, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
+        forward=_dropout_fwd, backward=_dropout_bwd),
+}
+"""Layer kind (a spec's ``'type'``) -> its :class:`RefLayer`."""
+
+LAYER_TYPES = tuple(LAYERS)
+
+
+def _entry(kind):
+    """The :class:`RefLayer` of ``kind``; ValueError naming the valid types if unknown."""
+    try:
+        return LAYERS[kind]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown layer type {kind!r}; valid types: {', '.join(LAYER_TYPES)}") from None
+
+
 def _normalize(spec):
-    kind = spec.get("type")
-    if kind == "lstm":
-        return _norm_lstm(spec)
-    if kind == "dense":
-        return _norm_dense(spec)
-    if kind == "time_distributed":
-        inner = spec["layer"]
-        if inner.get("type", "dense") != "dense":
-            raise ValueError("time_distributed reference supports only an inner dense layer")
-        return _norm_dense(inner)
-    if kind == "activation":
-        check_activation(spec["activation"])
-        return {"type": "activation", "activation": spec["activation"]}
-    if kind == "repeat_vector":
-        return {"type": "repeat_vector", "n": int(spec["n"])}
-    if kind == "dropout":
-        return {"type": "dropout", "rate": float(spec.get("rate", 0.0))}
-    if kind == "bidirectional":
-        fwd = _norm_lstm(spec["forward"])
-        bwd = _norm_lstm(spec["backward"])
-        rs = spec.get("return_sequences", fwd["return_sequences"])
-        if spec.get("merge_mode", "concat") is None:
-            raise ValueError("merge_mode=None is not supported inside ReferenceSequential")
-        return {"type": "bidirectional", "forward": fwd, "backward": bwd,
-                "merge_mode": spec.get("merge_mode", "concat"), "return_sequences": bool(rs)}
-    raise ValueError(f"Unknown layer type {kind!r}; valid types: {', '.join(LAYER_TYPES)}")
+    return _entry(spec.get("type")).normalize(spec)
 
 
 def _weight_slots(layer):
     """List of (dict, key) locations of the layer's weights, in Keras order."""
-    kind = layer["type"]
-    if kind == "lstm":
-        keys = ["kernel", "recurrent_kernel", "bias"]
-        return [(layer, k) for k in keys if layer[k] is not None]
-    if kind == "dense":
-        return [(layer, k) for k in ("kernel", "bias") if layer[k] is not None]
-    if kind == "bidirectional":
-        return _weight_slots(layer["forward"]) + _weight_slots(layer["backward"])
-    return []
+    return _entry(layer["type"]).slots(layer)
 
 
 class ReferenceSequential:
@@ -138,42 +352,18 @@ class ReferenceSequential:
     # --- forward / backward ------------------------------------------------
     def _run(self, x, initial_states):
         x = as_float(x)
-        n_lstm = sum(1 for layer in self.layers if layer["type"] == "lstm")
+        entries = [_entry(layer["type"]) for layer in self.layers]
+        n_state = sum(1 for e in entries if e.state)
         if initial_states is None:
-            initial_states = [None] * n_lstm
-        if len(initial_states) != n_lstm:
-            raise ValueError(f"initial_states needs {n_lstm} entries (one per lstm layer)")
+            initial_states = [None] * n_state
+        if len(initial_states) != n_state:
+            raise ValueError(f"initial_states needs {n_state} entries (one per lstm layer)")
+        states = iter(initial_states)
         caches, finals = [], []
-        k = 0
-        for layer in self.layers:
-            kind = layer["type"]
-            if kind == "lstm":
-                st = initial_states[k]
-                k += 1
-                h0, c0 = (None, None) if st is None else st
-                hs, hT, cT, cache = lstm_forward(
-                    x, layer["kernel"], layer["recurrent_kernel"], layer["bias"], h0, c0,
-                    layer["activation"], layer["recurrent_activation"], layer["go_backwards"])
-                finals.append((hT, cT))
-                x = hs if layer["return_sequences"] else hT
-            elif kind == "dense":
-                x, cache = dense_forward(x, layer["kernel"], layer["bias"], layer["activation"])
-            elif kind == "activation":
-                x = activation_forward(layer["activation"], x)
-                cache = x
-            elif kind == "repeat_vector":
-                x = repeat_vector_forward(x, layer["n"])
-                cache = None
-            elif kind == "dropout":
-                cache = None
-            else:  # bidirectional
-                f, b = layer["forward"], layer["backward"]
-                wf = {k2: f[k2] for k2 in ("kernel", "recurrent_kernel", "bias",
-                                           "activation", "recurrent_activation")}
-                wb = {k2: b[k2] for k2 in ("kernel", "recurrent_kernel", "bias",
-                                           "activation", "recurrent_activation")}
-                x, cache = bidirectional_forward(x, wf, wb, layer["merge_mode"],
-                                                 layer["return_sequences"])
+        for layer, entry in zip(self.layers, entries, strict=True):
+            x, cache = entry.forward(layer, x, next(states) if entry.state else None)
+            if entry.state:
+                finals.append(cache["final_state"])
             caches.append(cache)
         self.final_states = finals
         return x, caches
@@ -193,34 +383,7 @@ class ReferenceSequential:
         dy = loss_backward(loss, y_true, y)
         grads = [None] * len(self.layers)
         for idx in reversed(range(len(self.layers))):
-            layer, cache = self.layers[idx], caches[idx]
-            kind = layer["type"]
-            if kind == "lstm":
-                if layer["return_sequences"]:
-                    g = lstm_backward(cache, dhs=dy)
-                else:
-                    g = lstm_backward(cache, dh_T=dy)
-                dy = g["dx"]
-                grads[idx] = [g["dkernel"], g["drecurrent_kernel"]] + (
-                    [] if layer["bias"] is None else [g["dbias"]])
-            elif kind == "dense":
-                g = dense_backward(cache, dy)
-                dy = g["dx"]
-                grads[idx] = [g["dkernel"]] + ([] if layer["bias"] is None else [g["dbias"]])
-            elif kind == "activation":
-                dy = activation_backward(layer["activation"], cache, dy)
-                grads[idx] = []
-            elif kind == "repeat_vector":
-                dy = repeat_vector_backward(dy)
-                grads[idx] = []
-            elif kind == "dropout":
-                grads[idx] = []
-            else:  # bidirectional
-                g = bidirectional_backward(cache, dy)
-                dy = g["dx"]
-                grads[idx] = []
-                for d, spec in ((g["forward"], layer["forward"]), (g["backward"], layer["backward"])):
-                    grads[idx] += [d["dkernel"], d["drecurrent_kernel"]] + (
-                        [] if spec["bias"] is None else [d["dbias"]])
+            layer = self.layers[idx]
+            dy, grads[idx] = _entry(layer["type"]).backward(layer, caches[idx], dy)
         self.input_grad = dy
         return value, grads
