@@ -77,10 +77,7 @@ class LSTM(Layer):
         return True
 
     def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
-        if len(input_shape) != 2:
-            raise ValueError(f"`LSTM` expects 3D input (samples, timesteps, features); received a "
-                             f"per-sample shape {tuple(input_shape)}. Reshape your data to "
-                             f"(samples, timesteps, features).")
+        self.compute_output_shape(input_shape)  # the input checks, in one place
         features = input_shape[-1]
         if features is None:
             raise ValueError("`LSTM` needs a known number of features (the last input axis)")
@@ -108,7 +105,8 @@ class LSTM(Layer):
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 2:
             raise ValueError(f"`LSTM` expects 3D input (samples, timesteps, features); received a "
-                             f"per-sample shape {tuple(input_shape)}")
+                             f"per-sample shape {tuple(input_shape)}. Reshape your data to "
+                             f"(samples, timesteps, features).")
         if self.return_sequences:
             return (input_shape[0], self.units)
         return (self.units,)
