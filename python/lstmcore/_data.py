@@ -20,6 +20,7 @@ class DataPrep:
     def _prepare_x(self, x, name="x") -> np.ndarray:
         if not self.layers:
             raise ValueError("this model has no layers: add some with `model.add(...)`")
+        self.layers[0]._check_model_input(x, name)
         a = _arrays.as_float32(x, name)
         want_rank = 3 if self._first_layer_sequence() else (len(self._input_shape) + 1 if self._input_shape else 2)
         first = type(self.layers[0]).__name__
@@ -37,7 +38,7 @@ class DataPrep:
                              f"at least one timestep")
         if self._input_shape is not None:
             spec = self._input_shape
-            if a.shape[-1] != spec[-1]:
+            if spec[-1] is not None and a.shape[-1] != spec[-1]:
                 raise ValueError(f"the model expects {spec[-1]} features per "
                                  f"{'timestep' if want_rank == 3 else 'sample'} (input shape "
                                  f"{self.input_shape}); received `{name}` with shape {a.shape}")

@@ -5,12 +5,13 @@ from .base import Layer, _show
 from .bidirectional import Bidirectional
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .lstm import LSTM
 from .repeat_vector import RepeatVector
 from .time_distributed import TimeDistributed
 
 __all__ = ["Layer", "LSTM", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
-           "Bidirectional", "serialize", "deserialize"]
+           "Bidirectional", "Embedding", "serialize", "deserialize"]
 
 # Every Layer subclass registers itself by class name (Layer.__init_subclass__).
 _CLASSES = Layer._classes

@@ -170,6 +170,10 @@ class Layer:
         """Whether training draws dropout masks (and so needs a seed)."""
         return False
 
+    def _check_model_input(self, x, name: str) -> None:
+        """As the model's first layer: refuse input values it cannot take (before the
+        float32 conversion). Nothing to check for most layers."""
+
     def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
         """The shapes of the weights `build(input_shape)` creates, in Keras order, computed
         without allocating anything (the model loader checks a file's arrays against them

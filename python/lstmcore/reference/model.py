@@ -12,6 +12,7 @@ Layer specs are dicts:
     {'type': 'bidirectional', 'forward': {lstm spec}, 'backward': {lstm spec},
      'merge_mode': 'concat', 'return_sequences': False}
     {'type': 'dropout', 'rate': 0.5}                       # identity
+    {'type': 'embedding', 'embeddings'}                    # x: (B, T) integer indices
 
 Weight order per layer (Keras order): lstm [kernel, recurrent_kernel, bias];
 dense [kernel, bias]; bidirectional forward's three then backward's three;
@@ -27,6 +28,7 @@ backward in a module of its own.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import embedding
 from .activations import activation_backward, activation_forward, as_float, check_activation
 from .dense import dense_backward, dense_forward
 from .layers import (
@@ -293,6 +295,9 @@ LAYERS: dict[str, RefLayer] = {
     "dropout": RefLayer(
         normalize=_norm_dropout, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=_dropout_fwd, backward=_dropout_bwd),
+    "embedding": RefLayer(
+        normalize=embedding.normalize, slots=embedding.slots, n_weights=lambda spec: 1,
+        fill=embedding.fill, forward=embedding.forward, backward=embedding.backward),
 }
 """Layer kind (a spec's ``'type'``) -> its :class:`RefLayer`."""
 
