@@ -252,3 +252,31 @@ def test_architecture_training_run_matches_keras(case):
     for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
     assert any(np.abs(a - b).max() > 1e-3 for a, b in zip(model.get_weights(), w0))
+
+
+def test_embedding_lstm_predictions_and_training_match_keras():
+    """Embedding -> LSTM -> Dense on integer sequences: the same predictions, and the same
+    Adam run (3 epochs, a partial last batch; Keras 3 updates every embedding row densely)."""
+    V, Tt = 9, 5
+    with _quiet():
+        keras.utils.set_random_seed(0)
+        km = keras.Sequential([keras.Input(shape=(Tt,), dtype="int32"), KL.Embedding(V, 4),
+                               KL.LSTM(3), KL.Dense(1, activation="sigmoid")])
+    from lstmcore.layers import Embedding
+    model = Sequential([Embedding(V, 4, input_length=Tt), LSTM(3),
+                        Dense(1, activation="sigmoid")])
+    w0 = _copy_weights(km, model, scale=0.3)
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, V, (20, Tt)).astype(np.int32)
+    y = rng.integers(0, 2, (20, 1)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), _kpredict(km, x), rtol=1e-5, atol=1e-5)
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy")
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        kw = km.get_weights()
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="binary_crossentropy")
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+    assert np.abs(model.get_weights()[0] - w0[0]).max() > 1e-3
