@@ -109,8 +109,8 @@ def test_constructor_checks():
         Embedding(2**24 + 1, 4)
     with pytest.raises(ValueError, match="output_dim"):
         Embedding(10, -1)
-    with pytest.raises(ValueError, match="mask_zero"):
-        Embedding(10, 4, mask_zero=True)
+    with pytest.raises(ValueError, match="must be the first layer"):
+        Sequential([LSTM(2, input_shape=(3, 2)), Embedding(10, 4)])
     with pytest.raises(ValueError, match="2D input"):
         Sequential([Embedding(10, 4, input_shape=(3, 2)), LSTM(2)])
 

@@ -208,7 +208,7 @@ void bind_network(py::module_& m) {
                     })
       .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
                                long k0, long k1, uint64_t seed, bool sparse, double loss0,
-                               const std::vector<double>& metrics0) {
+                               const std::vector<double>& metrics0, double metric_weight0) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
         check_targets(n, x, y, sparse);
@@ -230,6 +230,7 @@ void bind_network(py::module_& m) {
         StepStats total;
         total.loss = loss0;
         for (size_t m = 0; m < metrics0.size() && m < 8; ++m) total.metric_sums[m] = metrics0[m];
+        total.metric_weight = metric_weight0;
         int failure = STEP_OK;
         long done;
         {
@@ -243,13 +244,15 @@ void bind_network(py::module_& m) {
           losses.mutable_data()[k] = k < done + (failure ? 1 : 0) ? (float)dl[k] : 0.0f;
         // stopped between batches: the poller ran the signal handlers, which set the error
         if (done < k1 - k0 && failure == STEP_OK && PyErr_Occurred()) throw py::error_already_set();
-        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, failure);
+        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, failure,
+                              total.metric_weight);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
          py::arg("seed") = 0, py::arg("sparse") = false, py::arg("loss0") = 0.0,
-         py::arg("metrics0") = std::vector<double>{},
+         py::arg("metrics0") = std::vector<double>{}, py::arg("metric_weight0") = 0.0,
          "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, "
-         "failure) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the sums continue "
-         "from loss0 and metrics0.")
+         "failure, metric_weight) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the "
+         "sums continue from loss0, metrics0 and metric_weight0 (what metric sums are divided by: samples, or "
+         "the timesteps used under a mask).")
       .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
@@ -260,7 +263,7 @@ void bind_network(py::module_& m) {
         StepStats total;
         SharedHold hold(*n.lock);
         run_native([&] { n.net.evaluate_batches(px, xl, sample, pyv, yl, N, bs, total); });
-        return py::make_tuple(total.loss, metric_list(total, 8), total.samples);
+        return py::make_tuple(total.loss, metric_list(total, 8), total.samples, total.metric_weight);
       }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false)
       .def("predict", [](PyNetwork& n, py::array x, long bs, py::array out) {
         const float* px = in_f32(x, "x");

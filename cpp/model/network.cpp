@@ -50,12 +50,16 @@ const float* Network::forward_all(const float* x, const Dims& in, bool training,
                                   Dims& out) {
   Dims d = in;
   const float* a = x;
+  const float* mask = nullptr;  // Keras masking: the (B, T) mask of the current activation
   for (size_t i = 0; i < layers_.size(); ++i) {
     Dims nd = layers_[i]->out_dims(d);
     forwarded_ = i + 1;  // from here on layer i may have moved its state (rollback)
+    layers_[i]->set_input_mask(mask);
     a = layers_[i]->forward(a, d, training, mix64(seed + 0x100 * (i + 1)));
+    mask = layers_[i]->output_mask();
     d = nd;
   }
+  out_mask_ = d.seq ? mask : nullptr;
   out = d;
   return a;
 }
@@ -101,11 +105,24 @@ void Network::backward_all(const float* dy) {
 }
 
 static void accumulate_metrics(const std::vector<int>& metrics, const float* y, const float* p,
-                               const Dims& od, StepStats& st) {
-  // Metrics are sums over samples: an element mean per sample (rows of one sample averaged).
+                               const Dims& od, const float* mask, StepStats& st) {
   const long rows = od.rows(), per = od.seq ? od.T : 1;
+  if (mask) {  // Keras: the mean over the timesteps used, across the epoch
+    for (size_t k = 0; k < metrics.size() && k < 8; ++k)
+      st.metric_sums[k] += metric_sum_weighted(metrics[k], y, p, rows, od.F, mask);
+    for (long r = 0; r < rows; ++r) st.metric_weight += mask[r];
+    return;
+  }
+  // Metrics are sums over samples: an element mean per sample (rows of one sample averaged).
   for (size_t k = 0; k < metrics.size() && k < 8; ++k)
     st.metric_sums[k] += metric_sum(metrics[k], y, p, rows, od.F) / per;
+  st.metric_weight += (double)od.B;
+}
+
+// The loss of the network's output (masked timesteps left out, as Keras does).
+double Network::output_loss(const float* y, const float* p, float* gy, const Dims& od) {
+  if (out_mask_) return loss_forward_backward_weighted(loss_, y, p, gy, od.rows(), od.F, out_mask_);
+  return loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
 }
 
 double Network::compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed) {
@@ -113,7 +130,7 @@ double Network::compute_gradients(const float* x, const Dims& in, const float* y
     Dims od;
     const float* p = forward_all(x, in, true, seed, od);
     float* gy = gy_.resize(od.size());
-    double loss = loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
+    double loss = output_loss(y, p, gy, od);
     zero_grads();
     backward_all(gy);
     return loss;
@@ -126,13 +143,13 @@ bool Network::train_step(const float* x, const Dims& in, const float* y, StepSta
     Dims od;
     const float* p = forward_all(x, in, true, seed, od);
     float* gy = gy_.resize(od.size());
-    double loss = loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
+    double loss = output_loss(y, p, gy, od);
     st.loss = loss;
     // The loss must be finite in float32 (what the user sees), and so must every gradient
     // and the updated weights and slots: otherwise nothing is updated and the caller
     // reports the batch.
     if (!std::isfinite((float)loss)) return STEP_BAD_LOSS;
-    accumulate_metrics(metrics_, y, p, od, st);
+    accumulate_metrics(metrics_, y, p, od, out_mask_, st);
     zero_grads();
     backward_all(gy);
     if (interruption_requested()) throw Interrupted();
@@ -157,8 +174,8 @@ void Network::test_step(const float* x, const Dims& in, const float* y, StepStat
   guarded([&] {
     Dims od;
     const float* p = forward_all(x, in, false, 0, od);
-    double loss = loss_forward_backward(loss_, y, p, nullptr, od.rows(), od.F);
-    accumulate_metrics(metrics_, y, p, od, st);
+    double loss = output_loss(y, p, nullptr, od);
+    accumulate_metrics(metrics_, y, p, od, out_mask_, st);
     st.loss += loss * in.B;
     st.samples += in.B;
   });
@@ -227,6 +244,7 @@ long Network::train_batches(const float* x, long x_len, const Dims& sample, cons
     batch_losses[k - k0] = st.loss / B;
     total.loss += st.loss;
     total.samples += st.samples;
+    total.metric_weight += st.metric_weight;
     for (int m = 0; m < 8; ++m) total.metric_sums[m] += st.metric_sums[m];
     ++done;
     if (k + 1 < k1 && interruption_requested()) break;  // between batches: the caller raises

@@ -21,6 +21,9 @@ struct StepStats {
   double loss = 0.0;
   double metric_sums[8] = {0};
   long samples = 0;
+  // What the metric sums are divided by: the samples, or with a masked sequence output
+  // (Keras) the timesteps used.
+  double metric_weight = 0.0;
   int failure = STEP_OK;  // of the last train_step
 };
 
@@ -82,6 +85,7 @@ class Network {
  private:
   const float* forward_all(const float* x, const Dims& in, bool training, uint64_t seed, Dims& out);
   void backward_all(const float* dy);
+  double output_loss(const float* y, const float* p, float* gy, const Dims& od);
   void zero_grads();
   bool grads_finite();  // also records max |g| per parameter for the optimizer's bounds
   template <class F> auto guarded(F&& step) -> decltype(step());
@@ -96,6 +100,7 @@ class Network {
   Buffer gy_, xg_, yg_;
   std::vector<double> gmax_;
   size_t forwarded_ = 0;  // layers whose forward ran in the current step
+  const float* out_mask_ = nullptr;  // the output's mask after forward_all (Keras masking)
 };
 
 }  // namespace lstmcore

@@ -271,7 +271,7 @@ class Trainer:
             idx = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
             epoch_seed = int(rng.integers(0, 2**63 - 1))
             bar = Progbar(n, verbose)
-            loss_sum, msums, samples = 0.0, np.zeros(len(self._metric_names)), 0
+            loss_sum, msums, samples, mweight = 0.0, np.zeros(len(self._metric_names)), 0, 0.0
             msums_list = []
             k = 0
             failed = None
@@ -283,15 +283,16 @@ class Trainer:
                 try:
                     # the sums continue natively batch by batch: the epoch's loss does not
                     # depend on how batches were grouped into calls (which follows timings)
-                    done, blosses, loss_sum, ms, cnt, failure = net.train_batches(
-                        x, y2, idx, bs, k, k1, epoch_seed, sparse, loss_sum, msums_list)
+                    done, blosses, loss_sum, ms, cnt, failure, mweight = net.train_batches(
+                        x, y2, idx, bs, k, k1, epoch_seed, sparse, loss_sum, msums_list,
+                        mweight)
                 finally:  # Ctrl-C lands here between batches: keep the step count exact
                     self._sync_iterations()
                 dt = time.perf_counter() - t0
                 samples += cnt
                 msums_list = ms
                 msums = np.asarray(ms[:len(self._metric_names)])
-                logs = self._logs(loss_sum, msums, samples)
+                logs = self._logs(loss_sum, msums, samples, mweight)
                 if failure:
                     failed = (k + done, float(blosses[done]), failure)
                     break
@@ -304,7 +305,7 @@ class Trainer:
                     chunk = int(min(4096, max(1, 0.1 / max(dt / done, 1e-7))))
                 if self.stop_training:
                     break
-            logs = self._logs(loss_sum, msums, samples)
+            logs = self._logs(loss_sum, msums, samples, mweight)
             if failed is not None:
                 batch, value, failure = failed
                 logs["loss"] = value
@@ -331,19 +332,21 @@ class Trainer:
                 f"after the previous batch. Lower the learning rate or check the data for "
                 f"extreme values.")
 
-    def _logs(self, loss_sum, msums, samples) -> dict:
+    def _logs(self, loss_sum, msums, samples, mweight) -> dict:
+        """The loss is a mean over samples; a metric over what the native side weighed it by:
+        the samples, or the timesteps used when a mask reaches the output (Keras)."""
         logs = {"loss": float(loss_sum / samples) if samples else float("nan")}
         if not self._metric_names:
             return logs
         for name, s in zip(self._metric_names, msums):
-            logs[name] = float(s / samples) if samples else float("nan")
+            logs[name] = float(s / mweight) if mweight else float("nan")
         return logs
 
     def _evaluate_arrays(self, x, y, bs) -> dict:
         sparse = self.loss == "sparse_categorical_crossentropy"
         y2 = y.reshape(x.shape[0], -1)
-        lsum, ms, cnt = self._run_inference(lambda net: net.evaluate(x, y2, bs, sparse))
-        return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
+        lsum, ms, cnt, mw = self._run_inference(lambda net: net.evaluate(x, y2, bs, sparse))
+        return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt, mw)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
         """Loss (and metrics) on data: the loss alone when no metric was compiled, else
@@ -404,7 +407,7 @@ class Trainer:
         if self._batch_index is None or len(self._batch_index) != n:
             self._batch_index = np.arange(n, dtype=np.int64)
         try:
-            done, blosses, lsum, ms, cnt, failure = self._native().train_batches(
+            done, blosses, lsum, ms, cnt, failure, mw = self._native().train_batches(
                 x, y.reshape(n, -1), self._batch_index, n, 0, 1, seed, sparse)
         finally:
             self._sync_iterations()
@@ -414,7 +417,7 @@ class Trainer:
             logs = {"loss": float(blosses[0])}
             logs.update({m: float("nan") for m in self._metric_names})
         else:
-            logs = self._logs(lsum, ms, cnt)
+            logs = self._logs(lsum, ms, cnt, mw)
         return self._returned(logs, return_dict)
 
     def test_on_batch(self, x, y, reset_metrics=True, return_dict=False):

@@ -69,6 +69,17 @@ class Sequential(Trainer, DataPrep):
         if isinstance(layer, LSTM) and layer.return_state:
             raise ValueError("`LSTM(return_state=True)` returns a list and cannot be used inside "
                              "Sequential; call the layer on its own to get its state")
+        if self.layers and layer._integer_input:
+            raise ValueError(f"`{type(layer).__name__}` takes integer indices and must be the "
+                             f"first layer; layer `{layer.name}` would follow "
+                             f"`{self.layers[-1].name}`")
+        if self._output_masked() and not layer._supports_masking:
+            source = next(l for l in self.layers if l._output_mask(False))
+            raise ValueError(f"layer `{layer.name}` ({type(layer).__name__}) cannot take the "
+                             f"mask that `{source.name}` ({type(source).__name__}) starts "
+                             f"(Keras masking: Embedding(mask_zero=True) or Masking). End the "
+                             f"mask first, e.g. with return_sequences=False on the recurrent "
+                             f"layer before it, or drop mask_zero/Masking.")
         if self.layers and layer._batch_input_shape is not None:
             raise ValueError(f"only the first layer may set an input shape; layer `{layer.name}` "
                              f"has {layer._batch_input_shape}")
@@ -88,6 +99,13 @@ class Sequential(Trainer, DataPrep):
                 raise
         if self._compiled:
             self._resolve_metrics()  # 'accuracy' depends on the final output width
+
+    def _output_masked(self) -> bool:
+        """Whether the output of the layers so far carries a Keras mask."""
+        masked = False
+        for layer in self.layers:
+            masked = layer._output_mask(masked)
+        return masked
 
     def _build(self, input_shape) -> None:
         shape = tuple(input_shape)

@@ -11,7 +11,7 @@ namespace {
 
 class EmbeddingLayer : public Layer {
  public:
-  EmbeddingLayer(long V, long E, float* W) : V_(V), E_(E), W_(W) {
+  EmbeddingLayer(long V, long E, float* W, bool mask_zero) : V_(V), E_(E), W_(W), mask_zero_(mask_zero) {
     dW_.resize_zero(checked_elems({V_, E_}, "Embedding gradient"));
   }
   Dims out_dims(const Dims& in) const override {
@@ -29,6 +29,10 @@ class EmbeddingLayer : public Layer {
       const long r = row(x[i], i);
       std::memcpy(y + i * E_, W_ + r * E_, sizeof(float) * E_);
     }
+    if (mask_zero_) {  // Keras mask_zero: index 0 is padding, its timestep is skipped downstream
+      float* m = mask_.resize(n);
+      for (long i = 0; i < n; ++i) m[i] = x[i] != 0.0f ? 1.0f : 0.0f;
+    }
     return y;
   }
   const float* backward(const float* dy, bool need_dx) override {
@@ -45,6 +49,7 @@ class EmbeddingLayer : public Layer {
     return nullptr;
   }
   std::vector<ParamRef> params() override { return {{W_, dW_.data, V_ * E_}}; }
+  const float* output_mask() const override { return mask_zero_ ? mask_.data : nullptr; }
 
  private:
   // The row of index value v at input position i; the Python side checks indices before
@@ -57,18 +62,19 @@ class EmbeddingLayer : public Layer {
   }
   long V_, E_;
   float* W_;
+  bool mask_zero_;
   const float* x_ = nullptr;
-  Buffer dW_, out_;
+  Buffer dW_, out_, mask_;
   Dims in_;
 };
 
-// config: input_dim (rows, at most 2**24), output_dim; params: embeddings (input_dim, output_dim).
+// config: input_dim (rows, at most 2**24), output_dim, mask_zero; params: embeddings (input_dim, output_dim).
 std::unique_ptr<Layer> make_embedding_layer(const LayerConfig& c, LayerParams& p) {
   const long V = c.get_int("input_dim"), E = c.get_int("output_dim");
   if (V < 1 || E < 1 || V > (1L << 24))
     throw std::invalid_argument("`Embedding` needs 1 <= input_dim <= 2**24 and output_dim >= 1");
   float* W = p.take("embeddings", {V, E}, false);
-  return std::make_unique<EmbeddingLayer>(V, E, W);
+  return std::make_unique<EmbeddingLayer>(V, E, W, c.get_bool("mask_zero", false));
 }
 
 }  // namespace

@@ -24,6 +24,9 @@ class TimeDistributedLayer : public Layer {
   void reset_states() override { inner_->reset_states(); }
   bool stateful() const override { return inner_->stateful(); }
   void rollback_state() override { inner_->rollback_state(); }
+  // The mask is per timestep; the wrapped layer sees rows, not timesteps, and no mask.
+  void set_input_mask(const float* mask) override { mask_ = mask; }
+  const float* output_mask() const override { return mask_; }
 
  private:
   static Dims fold(const Dims& in) {
@@ -33,6 +36,7 @@ class TimeDistributedLayer : public Layer {
     return Dims{in.rows(), 0, in.F, false};
   }
   std::unique_ptr<Layer> inner_;
+  const float* mask_ = nullptr;
 };
 
 // config: layer (the wrapped layer's config, with its kind); params: the wrapped layer's.

@@ -7,11 +7,12 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .lstm import LSTM
+from .masking import Masking
 from .repeat_vector import RepeatVector
 from .time_distributed import TimeDistributed
 
 __all__ = ["Layer", "LSTM", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
-           "Bidirectional", "Embedding", "serialize", "deserialize"]
+           "Bidirectional", "Embedding", "Masking", "serialize", "deserialize"]
 
 # Every Layer subclass registers itself by class name (Layer.__init_subclass__).
 _CLASSES = Layer._classes

@@ -114,6 +114,11 @@ class Layer:
     _recurrent = False
     # Can TimeDistributed wrap it (it maps each row of features on its own)?
     _timestep_wise = False
+    # Keras masking: may the layer receive a mask (a per-timestep mask from Embedding(mask_zero)
+    # or Masking)? What it passes on is `_output_mask`.
+    _supports_masking = False
+    # Does it take integer indices as input (and so must come first)?
+    _integer_input = False
     # Every Layer subclass by class name: what `layers.deserialize` and model files resolve.
     _classes: dict[str, type] = {}
 
@@ -187,6 +192,10 @@ class Layer:
     def compute_output_shape(self, input_shape):
         """Per-sample output shape for a per-sample input shape."""
         return input_shape
+
+    def _output_mask(self, input_masked: bool) -> bool:
+        """Whether the layer's output carries a mask, given whether its input does."""
+        return input_masked and self._supports_masking
 
     def _native_config(self, input_shape) -> dict:
         """The native layer's config for a per-sample input shape: str -> bool, int, float,

@@ -19,7 +19,9 @@ class Embedding(Layer):
         input_dim: size of the vocabulary (largest index + 1); at most 2**24.
         output_dim: size of each vector.
         embeddings_initializer: Keras name. Default: ``'uniform'`` (uniform in [-0.05, 0.05]).
-        mask_zero: index 0 is padding. Not supported yet: ValueError.
+        mask_zero: index 0 is padding: its timesteps are skipped by the recurrent layers
+            downstream (state carried through) and left out of a sequence loss (Keras
+            masking). Default: ``False``.
         input_length: the Keras 2 spelling of ``input_shape=(input_length,)``.
 
     Input ``(batch, timesteps)`` of integers -> output ``(batch, timesteps, output_dim)``.
@@ -33,6 +35,7 @@ class Embedding(Layer):
 
     _weight_names = ("embeddings",)
     _kind = "embedding"
+    _integer_input = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False,
                  input_length=None, **kwargs):
@@ -50,10 +53,7 @@ class Embedding(Layer):
         name = embeddings_initializer
         self.embeddings_initializer = initializers.get(
             "random_uniform" if isinstance(name, str) and name.lower() == "uniform" else name)
-        if mask_zero:
-            raise ValueError("`Embedding(mask_zero=True)` is not supported yet: pad with a "
-                             "value the model learns to ignore, or trim sequences to one length")
-        self.mask_zero = False
+        self.mask_zero = bool(mask_zero)
         self.input_length = None if input_length is None else int(input_length)
 
     def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
@@ -98,8 +98,12 @@ class Embedding(Layer):
                              f"{where[-1]}. Use input_dim larger than the largest index, or map "
                              f"unknown tokens to a reserved index.")
 
+    def _output_mask(self, input_masked: bool) -> bool:
+        return self.mask_zero
+
     def _native_config(self, input_shape) -> dict:
-        return {"input_dim": self.input_dim, "output_dim": self.output_dim}
+        return {"input_dim": self.input_dim, "output_dim": self.output_dim,
+                "mask_zero": self.mask_zero}
 
     def get_config(self) -> dict:
         config = super().get_config()

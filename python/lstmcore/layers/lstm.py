@@ -42,6 +42,7 @@ class LSTM(Layer):
     _weight_names = ("kernel", "recurrent_kernel", "bias")
     _kind = "lstm"
     _recurrent = True
+    _supports_masking = True  # skipped timesteps carry the state through
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -113,6 +114,9 @@ class LSTM(Layer):
 
     def _uses_dropout(self) -> bool:
         return self.dropout > 0 or self.recurrent_dropout > 0
+
+    def _output_mask(self, input_masked: bool) -> bool:
+        return input_masked and self.return_sequences
 
     def _native_config(self, input_shape) -> dict:
         return dict(units=self.units, input_dim=int(input_shape[-1]), activation=self.activation,

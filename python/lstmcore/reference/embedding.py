@@ -27,7 +27,8 @@ def embedding_backward(idx, dy, vocab):
 
 # ---- the ReferenceSequential entry (reference/model.py: LAYERS["embedding"]) -----------------
 def normalize(spec):
-    return {"type": "embedding", "embeddings": as_float(spec["embeddings"]).copy()}
+    return {"type": "embedding", "embeddings": as_float(spec["embeddings"]).copy(),
+            "mask_zero": bool(spec.get("mask_zero", False))}
 
 
 def slots(layer):
@@ -47,3 +48,8 @@ def forward(layer, x, state):
 
 def backward(layer, cache, dy):
     return None, [embedding_backward(cache, dy, layer["embeddings"].shape[0])]
+
+
+def mask(layer, x, mask_in):
+    """mask_zero: index 0 is padding."""
+    return np.asarray(x) != 0 if layer["mask_zero"] else None

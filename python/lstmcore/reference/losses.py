@@ -83,24 +83,37 @@ def _per_sample(name, y, p):
     return -np.sum(y * np.log(q), axis=-1)
 
 
-def loss_forward(name, y_true, y_pred):
+def loss_forward(name, y_true, y_pred, mask=None):
     """Scalar loss (numpy scalar in y_pred's dtype).
 
     y_pred (..., K); y_true same shape, or integer class ids (...,) / (..., 1)
     for 'sparse_categorical_crossentropy'. Cross-entropies take probabilities.
+    mask (shape y_pred.shape[:-1]), Keras masking: the mean over the unmasked entries only
+    (0 when all are masked).
     """
     name = _canonical(name)
     y, p = _prepare(name, y_true, y_pred)
     per = _per_sample(name, y, p)
+    if mask is not None:
+        m = np.asarray(mask, dtype=p.dtype)
+        used = np.sum(m)
+        return np.sum(per * m) / used if used else p.dtype.type(0)
     return np.sum(per) / p.dtype.type(per.size)
 
 
-def loss_backward(name, y_true, y_pred):
+def loss_backward(name, y_true, y_pred, mask=None):
     """dL/dy_pred (shape and dtype of y_pred) of the scalar from :func:`loss_forward`.
 
     Zero where a clip to [eps, 1 - eps] is active; categorical losses include
     the gradient through the normalisation p / sum(p).
     """
+    if mask is not None:  # the unmasked gradient, renormalised to the entries used
+        g = loss_backward(name, y_true, y_pred)
+        m = np.asarray(mask, dtype=g.dtype)
+        used = np.sum(m)
+        if not used:
+            return np.zeros_like(g)
+        return g * (m.size / used) * m[..., None]
     name = _canonical(name)
     y, p = _prepare(name, y_true, y_pred)
     n_total = p.size
