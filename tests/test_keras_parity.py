@@ -383,3 +383,35 @@ def test_masking_layer_matches_keras():
     np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
     for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+
+
+@pytest.mark.parametrize("kind", ["sample_weight", "class_weight"])
+def test_weighted_training_matches_keras(kind):
+    """fit with sample_weight or class_weight: the same losses, metrics and weights as Keras;
+    evaluate with sample_weight too."""
+    km = _keras([KL.LSTM(4), KL.Dense(3, activation="softmax")])
+    model = Sequential([LSTM(4, input_shape=(T, F)), Dense(3, activation="softmax")])
+    _copy_weights(km, model, scale=0.4)
+    rng = np.random.default_rng(15)
+    x = rng.normal(size=(20, T, F)).astype(np.float32)
+    labels = rng.integers(0, 3, 20)
+    kwargs = ({"sample_weight": rng.uniform(0.0, 2.0, 20).astype(np.float32)}
+              if kind == "sample_weight" else {"class_weight": {0: 0.5, 1: 2.0, 2: 1.0}})
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        kh = km.fit(x, labels, batch_size=8, epochs=3, shuffle=False, verbose=0, **kwargs)
+        kw = km.get_weights()
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    h = model.fit(x, labels, batch_size=8, epochs=3, shuffle=False, verbose=0, **kwargs)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(h.history["accuracy"], kh.history["accuracy"], rtol=1e-4)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+    if kind == "sample_weight":
+        sw = kwargs["sample_weight"]
+        with _quiet():
+            kev = km.evaluate(x, labels, sample_weight=sw, batch_size=8, verbose=0)
+        np.testing.assert_allclose(model.evaluate(x, labels, sample_weight=sw, batch_size=8,
+                                                  verbose=0), kev, rtol=1e-4)

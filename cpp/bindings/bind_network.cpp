@@ -134,6 +134,18 @@ void check_targets(PyNetwork& n, const py::array& x, const py::array& y, bool sp
                                 "; received shape " + shape_str(y));
 }
 
+// One finite, non-negative float32 weight per sample (checked in Python too), or null.
+const float* sample_weights(const py::object& o, long N) {
+  if (o.is_none()) return nullptr;
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!py::isinstance<py::array>(o)) throw std::invalid_argument("`sample_weight` must be a NumPy array");
+  const float* w = in_f32(a, "sample_weight", {N});
+  for (long i = 0; i < N; ++i)
+    if (!(w[i] >= 0.0f && w[i] <= 3.4e38f))
+      throw std::invalid_argument("`sample_weight` must hold finite, non-negative values");
+  return w;
+}
+
 py::list metric_list(const StepStats& st, size_t k) {
   py::list l;
   for (size_t i = 0; i < k; ++i) l.append(st.metric_sums[i]);
@@ -208,12 +220,14 @@ void bind_network(py::module_& m) {
                     })
       .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
                                long k0, long k1, uint64_t seed, bool sparse, double loss0,
-                               const std::vector<double>& metrics0, double metric_weight0) {
+                               const std::vector<double>& metrics0, double metric_weight0,
+                               py::object sample_weight) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
         check_targets(n, x, y, sparse);
         Dims sample = dims_of(x, "x");
         const long N = x.shape(0);
+        const float* sw = sample_weights(sample_weight, N);
         if (idx.ndim() != 1 || idx.shape(0) != N) throw std::invalid_argument("`idx` must have one entry per sample");
         const int64_t* pi = idx.data();
         for (long i = 0; i < N; ++i)
@@ -237,7 +251,7 @@ void bind_network(py::module_& m) {
           ExclusiveHold hold(*n.lock);
           done = run_native([&] {
             return n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed,
-                                       dl.data(), total, &failure);
+                                       dl.data(), total, &failure, sw);
           });
         }
         for (long k = 0; k < k1 - k0; ++k)
@@ -249,22 +263,26 @@ void bind_network(py::module_& m) {
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
          py::arg("seed") = 0, py::arg("sparse") = false, py::arg("loss0") = 0.0,
          py::arg("metrics0") = std::vector<double>{}, py::arg("metric_weight0") = 0.0,
+         py::arg("sample_weight") = py::none(),
          "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, "
          "failure, metric_weight) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the "
          "sums continue from loss0, metrics0 and metric_weight0 (what metric sums are divided by: samples, or "
          "the timesteps used under a mask).")
-      .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse) {
+      .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse,
+                          py::object sample_weight) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
         check_targets(n, x, y, sparse);
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
         Dims sample = dims_of(x, "x");
         const long N = x.shape(0), xl = per_sample(x), yl = per_sample(y);
+        const float* sw = sample_weights(sample_weight, N);
         StepStats total;
         SharedHold hold(*n.lock);
-        run_native([&] { n.net.evaluate_batches(px, xl, sample, pyv, yl, N, bs, total); });
+        run_native([&] { n.net.evaluate_batches(px, xl, sample, pyv, yl, N, bs, total, sw); });
         return py::make_tuple(total.loss, metric_list(total, 8), total.samples, total.metric_weight);
-      }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false)
+      }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false,
+         py::arg("sample_weight") = py::none())
       .def("predict", [](PyNetwork& n, py::array x, long bs, py::array out) {
         const float* px = in_f32(x, "x");
         Dims sample = dims_of(x, "x");

@@ -309,11 +309,12 @@ enum Metric { MET_BINARY_ACC = 0, MET_CAT_ACC = 1, MET_SPARSE_ACC = 2, MET_MSE =
 extern const char* const kMetricNames[MET_COUNT];  // indexed by Metric
 int metric_from_name(const std::string& name);      // throws std::invalid_argument
 double metric_sum(int metric, const float* y_true, const float* y_pred, long rows, long n);
-// Keras masking of the loss and metrics: rows with weight 0 (masked timesteps) are left out.
-// The loss is sum_r w_r l_r / sum_r w_r (0 when every row is masked: Keras' divide_no_nan),
-// with its gradient in `grad` (rows of weight 0 get 0); the metric sum is sum_r w_r m_r.
+// Keras sample weights and masks: row r of the loss weighs w_r (0: a masked timestep, left
+// out). The loss is sum_r w_r l_r / denom (0 when denom is 0: Keras' divide_no_nan), with
+// its gradient in `grad`; the metric sum is sum_r w_r m_r.
 double loss_forward_backward_weighted(int loss, const float* y_true, const float* y_pred,
-                                      float* grad, long rows, long n, const float* w);
+                                      float* grad, long rows, long n, const float* w,
+                                      double denom);
 double metric_sum_weighted(int metric, const float* y_true, const float* y_pred, long rows,
                            long n, const float* w);
 

@@ -98,10 +98,8 @@ double loss_forward_backward(int loss, const float* yt, const float* yp, float* 
 // The per-row losses of the unweighted function (a row alone: its loss is that row's mean,
 // or its sum over classes for the cross-entropies), weighted and renormalised.
 double loss_forward_backward_weighted(int loss, const float* yt, const float* yp, float* grad,
-                                      long rows, long n, const float* w) {
+                                      long rows, long n, const float* w, double wsum) {
   const long yl = loss == LOSS_SCCE ? 1 : n;  // target values per row
-  double wsum = 0.0;
-  for (long r = 0; r < rows; ++r) wsum += w[r];
   double total = 0.0;
   for (long r = 0; r < rows; ++r) {
     float* g = grad ? grad + r * n : nullptr;

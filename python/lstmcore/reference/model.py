@@ -423,11 +423,12 @@ class ReferenceSequential:
         y, _ = self._run(x, initial_states)
         return y
 
-    def loss_and_grads(self, x, y_true, loss, initial_states=None):
-        """-> (loss_value, grads); grads has the structure of :meth:`params`."""
+    def loss_and_grads(self, x, y_true, loss, initial_states=None, sample_weight=None):
+        """-> (loss_value, grads); grads has the structure of :meth:`params`.
+        sample_weight: one weight per sample (Keras), or None."""
         y, caches = self._run(x, initial_states)
-        value = loss_forward(loss, y_true, y, self.output_mask)
-        dy = loss_backward(loss, y_true, y, self.output_mask)
+        value = loss_forward(loss, y_true, y, self.output_mask, sample_weight)
+        dy = loss_backward(loss, y_true, y, self.output_mask, sample_weight)
         grads = [None] * len(self.layers)
         for idx in reversed(range(len(self.layers))):
             layer = self.layers[idx]
