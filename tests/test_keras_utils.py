@@ -14,6 +14,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     keras = pytest.importorskip("keras")
 
+from lstmcore import metrics  # noqa: E402
+from lstmcore.layers import Dense  # noqa: E402
+from lstmcore.models import Sequential  # noqa: E402
 from lstmcore.preprocessing.sequence import pad_sequences  # noqa: E402
 from lstmcore.utils import to_categorical  # noqa: E402
 
@@ -70,3 +73,74 @@ def test_to_categorical_as_keras(y, num_classes):
     got = to_categorical(y, num_classes)
     assert got.dtype == expected.dtype and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
+
+
+_R = np.random.default_rng(5)
+METRIC_CASES = [  # (y_true, y_pred)
+    (_R.normal(size=(5, 3)), _R.normal(size=(5, 3))),
+    (_R.normal(size=(5,)), _R.normal(size=(5, 1))),
+    (_R.normal(size=(5, 1)), _R.normal(size=(5,))),
+    (_R.normal(size=(2, 4, 3)).astype(np.float32), _R.normal(size=(2, 4, 3)).astype(np.float32)),
+]
+CLASS_CASES = [  # (one-hot or binary targets, probabilities)
+    (np.eye(3)[[0, 2, 1, 1]], _R.uniform(size=(4, 3))),
+    (np.array([[1.0], [0.0], [1.0]]), np.array([[0.7], [0.2], [0.4]])),
+    (np.array([1.0, 0.0, 1.0]), np.array([[0.7], [0.6], [0.4]])),
+    (_R.integers(0, 2, size=(3, 4)).astype(np.float64), _R.uniform(size=(3, 4))),
+]
+SPARSE_CASES = [
+    (np.array([0, 2, 1]), _R.uniform(size=(3, 3))),
+    (np.array([[0], [2], [1]]), _R.uniform(size=(3, 3))),
+    (np.array([[0, 1], [2, 2]]), _R.uniform(size=(2, 2, 3))),
+]
+
+
+@pytest.mark.parametrize("name", ["mean_squared_error", "mean_absolute_error"])
+@pytest.mark.parametrize("case", range(len(METRIC_CASES)))
+def test_regression_metric_functions_as_keras(name, case):
+    y_true, y_pred = METRIC_CASES[case]
+    with _quiet():
+        expected = _np(getattr(keras.metrics, name)(y_true, y_pred))
+    got = getattr(metrics, name)(y_true, y_pred)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, case", [  # categorical accuracy: several outputs only
+    (n, c) for n in ("binary_accuracy", "categorical_accuracy") for c in range(len(CLASS_CASES))
+    if n == "binary_accuracy" or CLASS_CASES[c][1].shape[-1] > 1])
+def test_accuracy_functions_as_keras(name, case):
+    y_true, y_pred = CLASS_CASES[case]
+    with _quiet():
+        expected = _np(getattr(keras.metrics, name)(y_true, y_pred))
+    got = getattr(metrics, name)(y_true, y_pred)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("case", range(len(SPARSE_CASES)))
+def test_sparse_accuracy_as_keras(case):
+    y_true, y_pred = SPARSE_CASES[case]
+    with _quiet():
+        expected = _np(keras.metrics.sparse_categorical_accuracy(y_true, y_pred))
+    got = metrics.sparse_categorical_accuracy(y_true, y_pred)
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_history_keys_as_keras():
+    """Keras 3 names a metric function after its __name__ (keras.metrics.mean_absolute_error
+    -> 'mean_absolute_error') and a string after itself; lstmcore's functions of the same
+    names log the same keys."""
+    x = _R.normal(size=(8, 3)).astype(np.float32)
+    y = _R.uniform(size=(8, 1)).astype(np.float32)
+    with _quiet():
+        km = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        km.compile("sgd", "mse", metrics=[keras.metrics.mean_absolute_error,
+                                          keras.metrics.mean_squared_error,
+                                          keras.metrics.binary_accuracy, "mae", "acc"])
+        keys = set(km.fit(x, y, epochs=1, verbose=0).history)
+    m = Sequential([Dense(1, input_shape=(3,))])
+    m.compile("sgd", "mse", metrics=[metrics.mae, metrics.mse, metrics.binary_accuracy, "mae",
+                                     "acc"])
+    assert set(m.fit(x, y, epochs=1, verbose=0).history) == keys
