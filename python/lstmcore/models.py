@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import numpy as np
 
@@ -54,7 +55,9 @@ class Sequential(Trainer, DataPrep):
 
     # ---- definition -----------------------------------------------------------------------
     def add(self, layer) -> None:
-        """Append a layer. The first layer may carry ``input_shape``/``batch_input_shape``."""
+        """Append a layer. The first layer may carry ``input_shape``/``batch_input_shape``
+        (or ``input_dim``, with ``batch_size``); on a later layer they are ignored with a
+        UserWarning, as Keras ignores them."""
         with self._guard.mutex:
             self._add(layer)
 
@@ -69,9 +72,18 @@ class Sequential(Trainer, DataPrep):
         if isinstance(layer, LSTM) and layer.return_state:
             raise ValueError("`LSTM(return_state=True)` returns a list and cannot be used inside "
                              "Sequential; call the layer on its own to get its state")
+        ignored = None
         if self.layers and layer._batch_input_shape is not None:
-            raise ValueError(f"only the first layer may set an input shape; layer `{layer.name}` "
-                             f"has {layer._batch_input_shape}")
+            # Keras 2 ignores the shape arguments of later layers (scripts give input_dim to
+            # every Dense, batch_input_shape to every stateful LSTM); Keras 3 warns about them.
+            # Ignored here, with a warning, and dropped so that the layer's config does not
+            # carry it (restored if the add fails).
+            ignored = layer._batch_input_shape
+            warnings.warn(f"layer `{layer.name}` is not the first layer of the model: its input "
+                          f"shape {ignored} (input_shape/batch_input_shape/input_dim/batch_size) "
+                          f"is ignored, as Keras does; the model's input shape comes from the "
+                          f"first layer", UserWarning, stacklevel=3)
+            layer._batch_input_shape = None
         if not self.layers and layer._batch_input_shape is not None:
             bis = layer._batch_input_shape
             self._fixed_batch = bis[0]
@@ -85,6 +97,8 @@ class Sequential(Trainer, DataPrep):
             except Exception:
                 self.layers.pop()
                 layer._model = None
+                if ignored is not None:
+                    layer._batch_input_shape = ignored
                 raise
         if self._compiled:
             self._resolve_metrics()  # 'accuracy' depends on the final output width
