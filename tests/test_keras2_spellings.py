@@ -95,3 +95,55 @@ def test_ignored_shape_is_restored_when_the_add_fails():
             pytest.raises(ValueError, match=r"`LSTM` expects 3D input"):
         m.add(layer)
     assert layer._batch_input_shape == (None, T, 3) and len(m.layers) == 1
+
+
+# ---- Keras 2 layer modules ----------------------------------------------------------------------
+KERAS2_MODULES = ["core", "recurrent", "convolutional", "embeddings", "pooling", "wrappers"]
+
+
+def test_keras2_module_imports_of_the_layers_there_now():
+    from lstmcore import layers
+    from lstmcore.layers.core import Activation, Dense, Dropout, RepeatVector
+    from lstmcore.layers.recurrent import LSTM as LSTM2
+    from lstmcore.layers.wrappers import Bidirectional, TimeDistributed
+    assert (Dense, Activation, Dropout, RepeatVector, LSTM2, TimeDistributed, Bidirectional) == \
+        (layers.Dense, layers.Activation, layers.Dropout, layers.RepeatVector, layers.LSTM,
+         layers.TimeDistributed, layers.Bidirectional)
+
+
+@pytest.mark.parametrize("module", KERAS2_MODULES)
+def test_keras2_module_resolves_every_listed_name_or_says_it_is_missing(module):
+    """Every Keras 2 name of the module is lstmcore.layers' class of that name (or the class
+    Keras 2 aliased), or an ImportError naming it: layers added later appear by themselves."""
+    import importlib
+
+    from lstmcore import layers
+    from lstmcore.layers._keras2 import MODULES
+    mod = importlib.import_module(f"lstmcore.layers.{module}")
+    available = []
+    for name, target in MODULES[module].items():
+        if hasattr(layers, target):
+            assert getattr(mod, name) is getattr(layers, target)
+            available.append(name)
+        else:
+            with pytest.raises(ImportError, match=rf"lstmcore does not implement `{name}` "
+                                                  rf"\(Keras 2's keras\.layers\.{module}\.{name}\)"):
+                getattr(mod, name)
+    assert mod.__all__ == available
+    assert set(available) <= set(dir(mod))
+    namespace = {}
+    exec(f"from lstmcore.layers.{module} import *", namespace)  # noqa: S102
+    assert {k for k in namespace if k != "__builtins__"} == set(available)
+
+
+def test_keras2_module_unimplemented_and_unknown_names():
+    with pytest.raises(ImportError, match=r"lstmcore does not implement `Conv2D` \(Keras 2's "
+                                          r"keras\.layers\.convolutional\.Conv2D\)"):
+        from lstmcore.layers.convolutional import Conv2D  # noqa: F401
+    with pytest.raises(ImportError, match=r"does not implement `Lambda`.*lstmcore\.layers\.core "
+                                          r"has: Dense, Activation, Dropout"):
+        from lstmcore.layers.core import Lambda  # noqa: F401
+    import lstmcore.layers.core as core
+    assert not hasattr(core, "NotAKerasLayer")  # not a Keras 2 name: a plain AttributeError
+    with pytest.raises(AttributeError, match=r"has no attribute 'NotAKerasLayer'"):
+        core.NotAKerasLayer  # noqa: B018
