@@ -14,9 +14,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     keras = pytest.importorskip("keras")
 
-from lstmcore import metrics  # noqa: E402
+from lstmcore import callbacks, metrics  # noqa: E402
 from lstmcore.layers import Dense  # noqa: E402
 from lstmcore.models import Sequential  # noqa: E402
+from lstmcore.optimizers import SGD  # noqa: E402
 from lstmcore.preprocessing.sequence import pad_sequences  # noqa: E402
 from lstmcore.utils import to_categorical  # noqa: E402
 
@@ -144,3 +145,82 @@ def test_history_keys_as_keras():
     m.compile("sgd", "mse", metrics=[metrics.mae, metrics.mse, metrics.binary_accuracy, "mae",
                                      "acc"])
     assert set(m.fit(x, y, epochs=1, verbose=0).history) == keys
+
+
+class _Holder:
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+
+def _keras_model(lr):
+    with _quiet():
+        km = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        km.compile(keras.optimizers.SGD(lr), "mse")
+    return km
+
+
+@pytest.mark.parametrize("values, kwargs", [
+    ([1.0] * 8, {"patience": 2, "factor": 0.5}),
+    ([1.0] * 9, {"patience": 1, "factor": 0.5, "cooldown": 2}),
+    ([1.0, 0.99, 0.98, 0.97, 0.5, 0.6], {"patience": 1, "factor": 0.1, "min_delta": 0.05}),
+    ([1.0] * 6, {"patience": 0, "factor": 0.2, "min_lr": 0.03}),
+    ([0.3, 0.2, 0.4, 0.4, 0.4], {"patience": 1, "factor": 0.5, "mode": "max"}),
+])
+def test_reduce_lr_on_plateau_as_keras(values, kwargs):
+    kcb = keras.callbacks.ReduceLROnPlateau(**kwargs)
+    kcb.set_model(_keras_model(1.0))
+    ours = callbacks.ReduceLROnPlateau(**kwargs)
+    ours.set_model(_Holder(SGD(1.0)))
+    kcb.on_train_begin()
+    ours.on_train_begin()
+    for epoch, v in enumerate(values):
+        klogs, logs = {"val_loss": v}, {"val_loss": v}
+        with _quiet():
+            kcb.on_epoch_end(epoch, klogs)
+        ours.on_epoch_end(epoch, logs)
+        assert logs.keys() == klogs.keys()
+        assert logs["learning_rate"] == pytest.approx(klogs["learning_rate"], rel=1e-6)
+        with _quiet():
+            klr = float(_np(kcb.model.optimizer.learning_rate))
+        assert ours.model.optimizer.learning_rate == pytest.approx(klr, rel=1e-6)
+
+
+@pytest.mark.parametrize("schedule", [lambda epoch: 0.1 / (epoch + 1),
+                                      lambda epoch, lr: lr * 0.5])
+def test_learning_rate_scheduler_as_keras(schedule):
+    kcb = keras.callbacks.LearningRateScheduler(schedule)
+    kcb.set_model(_keras_model(0.1))
+    ours = callbacks.LearningRateScheduler(schedule)
+    ours.set_model(_Holder(SGD(0.1)))
+    for epoch in range(4):
+        klogs, logs = {"loss": 1.0}, {"loss": 1.0}
+        with _quiet():
+            kcb.on_epoch_begin(epoch)
+            kcb.on_epoch_end(epoch, klogs)
+        ours.on_epoch_begin(epoch)
+        ours.on_epoch_end(epoch, logs)
+        assert logs["learning_rate"] == pytest.approx(klogs["learning_rate"], rel=1e-6)
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_csv_logger_format_as_keras(tmp_path, validation):
+    x = _R.normal(size=(8, 3)).astype(np.float32)
+    y = _R.normal(size=(8, 1)).astype(np.float32)
+    extra = {"validation_data": (x, y)} if validation else {}
+    with _quiet():
+        km = _keras_model(0.01)
+        km.compile(keras.optimizers.SGD(0.01), "mse", metrics=["mae"])
+        km.fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.CSVLogger(
+            tmp_path / "k.csv", separator=";")], **extra)
+    m = Sequential([Dense(1, input_shape=(3,))])
+    m.compile(SGD(0.01), "mse", metrics=["mae"])
+    m.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.CSVLogger(tmp_path / "l.csv",
+                                                                    separator=";")], **extra)
+    k_lines = (tmp_path / "k.csv").read_bytes().split(b"\r\n")
+    l_lines = (tmp_path / "l.csv").read_bytes().split(b"\r\n")
+    assert len(k_lines) == len(l_lines) == 4  # header, two rows, the empty end
+    assert l_lines[0] == k_lines[0]
+    for kl, ll in zip(k_lines[1:], l_lines[1:]):
+        kf, lf = kl.split(b";"), ll.split(b";")
+        assert len(kf) == len(lf) and kf[0] == lf[0]
+        assert [f == b"NA" for f in kf] == [f == b"NA" for f in lf]

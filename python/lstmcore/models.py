@@ -266,6 +266,15 @@ class Sequential(Trainer, DataPrep):
         net.set_optimizer(self.optimizer._kind, **args)
         net.iterations = self.optimizer.iterations
 
+    def _learning_rate_changed(self, optimizer, lr: float) -> None:
+        """optimizer.learning_rate was set: the training executor takes the new rate for the
+        next step, keeping slots and iterations (set_optimizer would reset them). Under the
+        mutation lock: never in the middle of a native training call."""
+        with self._guard.mutex:
+            if self._net is not None:
+                self._net.set_learning_rate(lr)
+            optimizer._learning_rate = lr
+
     def _sync_iterations(self) -> None:
         if self._net is not None and self.optimizer is not None:
             self.optimizer.iterations = int(self._net.iterations)
