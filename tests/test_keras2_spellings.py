@@ -147,3 +147,30 @@ def test_keras2_module_unimplemented_and_unknown_names():
     assert not hasattr(core, "NotAKerasLayer")  # not a Keras 2 name: a plain AttributeError
     with pytest.raises(AttributeError, match=r"has no attribute 'NotAKerasLayer'"):
         core.NotAKerasLayer  # noqa: B018
+
+
+# ---- save('model.h5') ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["model.h5", "weights.HDF5", "model.keras"])
+def test_saving_under_a_keras_name_warns_and_still_loads(tmp_path, name):
+    m = Sequential([LSTM(3, input_shape=(T, F)), Dense(1)])
+    m.compile(optimizer="adam", loss="mse")
+    path = tmp_path / name
+    with pytest.warns(UserWarning, match=r"lstmcore writes its own format whatever the file name, "
+                                         r"a zip of JSON and \.npy arrays that "
+                                         r"lstmcore\.models\.load_model reads"):
+        m.save(path)
+    np.testing.assert_array_equal(load_model(path).predict(X), m.predict(X))
+    with pytest.warns(UserWarning, match=r"`save_weights\("):
+        m.save_weights(path)
+    m2 = Sequential([LSTM(3, input_shape=(T, F)), Dense(1)])
+    m2.load_weights(path)
+    np.testing.assert_array_equal(m2.predict(X), m.predict(X))
+
+
+def test_saving_under_other_names_is_silent(tmp_path):
+    m = Sequential([LSTM(3, input_shape=(T, F)), Dense(1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.save(tmp_path / "model.lstmcore")
+        m.save(str(tmp_path / "model"))
+        m.save_weights(tmp_path / "w.h5.bak")

@@ -363,11 +363,17 @@ class Sequential(Trainer, DataPrep):
         return cls([deserialize(c) for c in config["layers"]], name=config.get("name"))
 
     def save(self, filepath) -> None:
-        """Save architecture, weights, compile settings and optimizer state to one file."""
+        """Save architecture, weights, compile settings and optimizer state to one file: a
+        zip of JSON and ``.npy`` arrays that ``lstmcore.models.load_model`` reads, whatever
+        the file's name (a ``.h5``/``.hdf5``/``.keras`` name gets a warning: it is not
+        Keras' format)."""
+        _warn_foreign_suffix(filepath, "save")
         with self._guard.mutex:
             saving.save_model(self, filepath)
 
     def save_weights(self, filepath) -> None:
+        """Save the weights alone (lstmcore's file format; see ``save``)."""
+        _warn_foreign_suffix(filepath, "save_weights")
         with self._guard.mutex:
             saving.save_weights(self, filepath)
 
@@ -382,6 +388,28 @@ class Sequential(Trainer, DataPrep):
         with self._guard.mutex:
             data = saving.model_to_bytes(self)
         return model_from_bytes(data)
+
+
+_KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def _warn_foreign_suffix(filepath, method: str) -> None:
+    """Keras 2 scripts save to 'model.h5': lstmcore writes its own format under any name, so
+    say so rather than leave an HDF5-named file that h5py and Keras cannot open. (Writing
+    Keras' own formats is the interop module's job.)"""
+    try:
+        name = os.fspath(filepath)
+    except TypeError:
+        return  # saving reports the bad path itself
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in _KERAS_SUFFIXES:
+        warnings.warn(f"`{method}({name!r})`: lstmcore writes its own format whatever the file "
+                      f"name, a zip of JSON and .npy arrays that lstmcore.models.load_model "
+                      f"reads, not {'HDF5' if suffix != '.keras' else 'a Keras archive'}: Keras "
+                      f"and h5py cannot open it. Name the file e.g. 'model.lstmcore' to "
+                      f"silence this warning.", UserWarning, stacklevel=3)
 
 
 def load_model(filepath, compile=True):
