@@ -249,3 +249,17 @@ def test_native_set_learning_rate_refuses_bad_values_and_keeps_the_rate():
     b = _model(SGD(0.05))
     b.fit(X, Y, epochs=1, batch_size=4, shuffle=False, verbose=0)
     _same(a, b)
+
+
+def test_set_learning_rate_equals_a_configured_rate_bit_for_bit():
+    """Plain SGD keeps no state: a rate set mid-run must train exactly as a model compiled
+    with that rate from the same weights."""
+    a = _model(SGD(0.05))
+    a.fit(X, Y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    b = _model(SGD(0.05))
+    b.fit(X, Y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+    a.optimizer.learning_rate = 0.0123
+    b.compile(optimizer=SGD(0.0123), loss="mse")
+    for m in (a, b):
+        m.fit(X, Y, epochs=2, batch_size=4, shuffle=False, verbose=0)
+    _same(a, b)
