@@ -397,7 +397,7 @@ class CSVLogger(Callback):
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
         # newline="": the csv module writes Keras' "\r\n" row ends itself
-        self.csv_file = open(self.filename, mode, newline="")  # noqa: SIM115 (closed on train end)
+        self.csv_file = open(self.filename, mode, newline="")  # closed at the end of training
         self.writer = None
         self.keys = None
 
