@@ -127,7 +127,7 @@ def test_learns_and_round_trips_through_a_file(tmp_path):
     m.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     hist = m.fit(x, y, epochs=40, batch_size=32, verbose=0)
     assert hist.history["accuracy"][-1] > 0.95
-    path = tmp_path / "emb.keras"
+    path = tmp_path / "emb.lstmcore"
     m.save(path)
     m2 = load_model(path)
     np.testing.assert_array_equal(m2.predict(x, verbose=0), m.predict(x, verbose=0))

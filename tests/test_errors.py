@@ -347,7 +347,8 @@ def test_bad_model_structure():
         Sequential([LSTM(2, input_shape=(T, F), return_sequences=True), RepeatVector(3)])
     with pytest.raises(ValueError, match=r"`LSTM` expects 3D input"):
         Sequential([LSTM(2, input_shape=(T, F)), LSTM(2)])
-    with pytest.raises(ValueError, match=r"only the first layer may set an input shape"):
+    # a later layer's input shape is ignored as Keras does (tests/test_keras2_spellings.py)
+    with pytest.warns(UserWarning, match=r"not the first layer of the model: its input shape"):
         Sequential([LSTM(2, input_shape=(T, F)), Dense(1, input_shape=(2,))])
     with pytest.raises(ValueError, match=r"return_state=True.*cannot be used inside Sequential"):
         Sequential([LSTM(2, input_shape=(T, F), return_state=True)])

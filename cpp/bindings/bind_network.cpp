@@ -207,6 +207,9 @@ void bind_network(py::module_& m) {
       }, py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0f, py::arg("nesterov") = false,
          py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("rho") = 0.9,
          py::arg("epsilon") = 1e-7, py::arg("decay") = 0.0)
+      .def("set_learning_rate", [](PyNetwork& n, double lr) { n.net.optimizer().set_learning_rate(lr); },
+           py::arg("lr"),
+           "Change only the learning rate (slots and iterations kept, unlike set_optimizer).")
       .def_property("iterations", [](PyNetwork& n) { return n.net.optimizer().iterations; },
                     [](PyNetwork& n, py::object it) {
                       long long v = 0;

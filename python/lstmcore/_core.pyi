@@ -74,6 +74,7 @@ class Network:
     def set_optimizer(self, kind: str, lr: float, momentum: float = ..., nesterov: bool = ...,
                       beta_1: float = ..., beta_2: float = ..., rho: float = ...,
                       epsilon: float = ..., decay: float = ...) -> None: ...
+    def set_learning_rate(self, lr: float) -> None: ...
     def train_batches(self, x: F32, y: F32, idx: NDArray[np.int64], batch_size: int, k0: int,
                       k1: int, seed: int = ..., sparse: bool = ..., loss0: float = ...,
                       metrics0: list[float] = ..., metric_weight0: float = ...,

@@ -67,7 +67,9 @@ class Trainer:
             optimizer: name ('sgd', 'adam', 'rmsprop') or an optimizer instance.
             loss: 'mse'/'mean_squared_error', 'mae', 'binary_crossentropy',
                 'categorical_crossentropy', 'sparse_categorical_crossentropy'.
-            metrics: list of 'accuracy'/'acc', 'mse', 'mae' (and the explicit accuracies).
+            metrics: list of 'accuracy'/'acc', 'mse', 'mae' (and the explicit accuracies),
+                or the functions of ``lstmcore.metrics`` (logged under their ``__name__``:
+                ``metrics.mae`` as ``'mean_absolute_error'``, as Keras does).
         """
         with self._guard.mutex:
             self._compile(optimizer, loss, metrics, loss_weights, weighted_metrics, **kwargs)
@@ -89,8 +91,9 @@ class Trainer:
             metrics = [metrics]
         elif isinstance(metrics, dict):
             raise ValueError("`metrics` must be a list for a Sequential model")
-        metrics = list(metrics)
-        # resolve names now (errors before any change); codes once the output width is known
+        # metric functions become their names (Keras' History keys; what a model file stores);
+        # resolved now (errors before any change), codes once the output width is known
+        metrics = [metrics_mod.name_of(m) for m in metrics]
         for m in metrics:
             metrics_mod.resolve(m, loss_name, 2)
         if len(metrics) > 8:

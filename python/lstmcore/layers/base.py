@@ -104,6 +104,11 @@ class Layer:
         input_shape: per-sample input shape, e.g. ``(timesteps, features)``; first layer only.
         batch_input_shape: ``(batch, timesteps, features)``; fixes the batch size (stateful).
         input_dim, input_length: the Keras 1/2 spelling of ``input_shape=(input_length, input_dim)``.
+        batch_size: with ``input_shape`` (or ``input_dim``), fixes the batch size as Keras 2
+            does: ``LSTM(4, batch_size=1, input_shape=(5, 1))`` is ``batch_input_shape=(1, 5, 1)``.
+
+    A shape argument on any layer but a model's first is ignored, with a warning (Keras 2
+    ignores it silently).
     """
 
     _weight_names: tuple[str, ...] = ()
@@ -127,7 +132,7 @@ class Layer:
         Layer._classes[cls.__name__] = cls
 
     def __init__(self, name=None, input_shape=None, batch_input_shape=None, input_dim=None,
-                 input_length=None, trainable=True, dtype=None, **kwargs):
+                 input_length=None, trainable=True, dtype=None, batch_size=None, **kwargs):
         cls = type(self).__name__
         if kwargs:
             bad = ", ".join(sorted(map(str, kwargs)))
@@ -162,6 +167,17 @@ class Layer:
             else:
                 self._batch_input_shape = (None, None, int(input_dim)) if self._sequence_input() \
                     else (None, int(input_dim))
+        if batch_size is not None:
+            batch_size = check_positive_int(batch_size, "batch_size", cls)
+            if self._batch_input_shape is None:
+                raise ValueError(f"`{cls}(batch_size=...)` fixes the batch size of the model's "
+                                 f"input and goes with `input_shape=`, e.g. `{cls}(..., "
+                                 f"batch_size={batch_size}, input_shape=(timesteps, features))`")
+            if self._batch_input_shape[0] not in (None, batch_size):
+                raise ValueError(f"`{cls}` received batch_size={batch_size} and batch_input_shape="
+                                 f"{self._batch_input_shape}, whose batch size differs; give one "
+                                 f"of them")
+            self._batch_input_shape = (batch_size,) + self._batch_input_shape[1:]
         self.built = False
         self._weights: list[np.ndarray] = []
         self.input_shape = None   # (None, ...) once built

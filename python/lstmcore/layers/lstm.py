@@ -71,7 +71,8 @@ class LSTM(Layer):
         self.unroll = bool(unroll)  # accepted for Keras compatibility; the native loop never unrolls
         if self.stateful and self._batch_input_shape is not None and self._batch_input_shape[0] is None:
             raise ValueError("a stateful `LSTM` needs a fixed batch size: give the first layer "
-                             "`batch_input_shape=(batch_size, timesteps, features)`")
+                             "`batch_input_shape=(batch_size, timesteps, features)` (or "
+                             "`batch_size=` with `input_shape=`)")
         self._native = None
 
     def _sequence_input(self) -> bool:
