@@ -415,3 +415,32 @@ def test_weighted_training_matches_keras(kind):
             kev = km.evaluate(x, labels, sample_weight=sw, batch_size=8, verbose=0)
         np.testing.assert_allclose(model.evaluate(x, labels, sample_weight=sw, batch_size=8,
                                                   verbose=0), kev, rtol=1e-4)
+
+
+def test_regularized_training_matches_keras():
+    """Kernel, recurrent and bias regularizers: the reported losses include the penalty and
+    the weights follow the penalised gradient, as in Keras."""
+    from lstmcore import regularizers
+    R = keras.regularizers
+    km = _keras([KL.LSTM(4, kernel_regularizer=R.L1(0.01), recurrent_regularizer=R.L2(0.02),
+                         bias_regularizer=R.L1L2(l1=0.003, l2=0.004)),
+                 KL.Dense(1, kernel_regularizer=R.L2(0.05))])
+    model = Sequential([LSTM(4, input_shape=(T, F), kernel_regularizer=regularizers.l1(0.01),
+                             recurrent_regularizer=regularizers.l2(0.02),
+                             bias_regularizer=regularizers.l1_l2(0.003, 0.004)),
+                        Dense(1, kernel_regularizer=regularizers.l2(0.05))])
+    _copy_weights(km, model, scale=0.4)
+    rng = np.random.default_rng(16)
+    x = rng.normal(size=(20, T, F)).astype(np.float32)
+    y = rng.normal(size=(20, 1)).astype(np.float32)
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="mse")
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        kw = km.get_weights()
+        kev = km.evaluate(x, y, verbose=0)
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="mse")
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), kev, rtol=1e-4)

@@ -319,6 +319,11 @@ void bind_network(py::module_& m) {
         for (Buffer* b : n.net.optimizer_slots()) l.append(view(b->data, {(py::ssize_t)b->size}, self, true));
         return l;
       }, "Flat writeable views of the optimizer slots (per parameter: none, velocity, or m and v).")
+      .def("set_regularizer", [](PyNetwork& n, size_t layer, size_t param, double l1, double l2) {
+        n.net.set_regularizer(layer, param, l1, l2);
+      }, py::arg("layer"), py::arg("param"), py::arg("l1"), py::arg("l2"),
+         "Keras weight regularization: parameter `param` (Keras order) of layer `layer` adds "
+         "l1 * sum|w| + l2 * sum w^2 to the loss.")
       .def("reset_states", [](PyNetwork& n) { n.net.reset_states(); })
       .def("reset_layer_states", [](PyNetwork& n, size_t i) { n.net.reset_layer(i); }, py::arg("index"))
       .def("set_trainable", [](PyNetwork& n, size_t i, bool t) { n.net.set_trainable(i, t); },

@@ -38,6 +38,8 @@ struct ParamRef {
   float* w;
   float* g;
   long n;
+  // Keras weight regularization: l1 * sum|w| + l2 * sum w^2 joins the loss (Network).
+  double l1 = 0.0, l2 = 0.0;
 };
 
 // Counter-based RNG (splitmix64): a mask depends only on (seed, step, layer, index), never on

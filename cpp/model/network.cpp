@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <tuple>
 
 namespace lstmcore {
 
@@ -30,12 +31,30 @@ Dims Network::output_dims(const Dims& in) const {
   return d;
 }
 
+void Network::set_regularizer(size_t layer, size_t param, double l1, double l2) {
+  if (layer >= layers_.size() || param >= layers_[layer]->params().size())
+    throw std::invalid_argument("internal error in set_regularizer: no such parameter");
+  if (!(l1 >= 0.0 && l1 < 1e30 && l2 >= 0.0 && l2 < 1e30))
+    throw std::invalid_argument("regularization factors must be finite and non-negative");
+  if (reg_.size() < layers_.size()) reg_.resize(layers_.size());
+  if (reg_[layer].size() <= param) reg_[layer].resize(param + 1, {0.0, 0.0});
+  reg_[layer][param] = {l1, l2};
+  any_reg_ = any_reg_ || l1 > 0.0 || l2 > 0.0;
+  params_dirty_ = true;
+}
+
 std::vector<ParamRef>& Network::params() {
   if (params_dirty_) {
     params_.clear();
-    for (auto& l : layers_)
-      if (l->trainable)
-        for (const ParamRef& p : l->params()) params_.push_back(p);
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      if (!layers_[i]->trainable) continue;  // Keras: only trainable weights are regularized
+      const auto ps = layers_[i]->params();
+      for (size_t j = 0; j < ps.size(); ++j) {
+        ParamRef p = ps[j];
+        if (i < reg_.size() && j < reg_[i].size()) std::tie(p.l1, p.l2) = reg_[i][j];
+        params_.push_back(p);
+      }
+    }
     params_dirty_ = false;
     opt_.invalidate_bounds();
   }
@@ -121,6 +140,26 @@ static void accumulate_metrics(const std::vector<int>& metrics, const float* y, 
   st.metric_weight += (double)od.B;
 }
 
+// Keras regularization losses: sum over regularized parameters of l1 sum|w| + l2 sum w^2,
+// added to the loss; with_gradient adds l1 sign(w) + 2 l2 w to the gradients.
+double Network::penalty(bool with_gradient) {
+  if (!any_reg_) return 0.0;
+  double total = 0.0;
+  for (const ParamRef& p : params()) {
+    if (p.l1 == 0.0 && p.l2 == 0.0) continue;
+    double s1 = 0.0, s2 = 0.0;
+    const float l1 = (float)p.l1, l2x2 = (float)(2.0 * p.l2);
+    for (long i = 0; i < p.n; ++i) {
+      const float w = p.w[i];
+      s1 += std::fabs((double)w);
+      s2 += (double)w * w;
+      if (with_gradient) p.g[i] += l1 * (float)((w > 0.0f) - (w < 0.0f)) + l2x2 * w;
+    }
+    total += p.l1 * s1 + p.l2 * s2;
+  }
+  return total;
+}
+
 // The weight of each output row: its sample's weight times its mask, or null when neither.
 // The loss divides by the rows used (Keras: sum_over_batch_size, the mask renormalised to the
 // timesteps used; sample weights are not renormalised).
@@ -155,7 +194,7 @@ double Network::compute_gradients(const float* x, const Dims& in, const float* y
     double loss = output_loss(y, p, gy, od, w, denom);
     zero_grads();
     backward_all(gy);
-    return loss;
+    return loss + penalty(true);
   });
 }
 
@@ -176,6 +215,11 @@ bool Network::train_step(const float* x, const Dims& in, const float* y, StepSta
     accumulate_metrics(metrics_, y, p, od, out_mask_, st);
     zero_grads();
     backward_all(gy);
+    if (any_reg_) {  // Keras adds the regularization losses to the loss it minimises
+      loss += penalty(true);
+      st.loss = loss;
+      if (!std::isfinite((float)loss)) return STEP_BAD_LOSS;
+    }
     if (interruption_requested()) throw Interrupted();
     if (!grads_finite()) {
       st.loss = std::numeric_limits<double>::quiet_NaN();
@@ -201,7 +245,7 @@ void Network::test_step(const float* x, const Dims& in, const float* y, StepStat
     const float* p = forward_all(x, in, false, 0, od);
     double denom = 0.0;
     const float* w = row_weights(od, sw, &denom);
-    double loss = output_loss(y, p, nullptr, od, w, denom);
+    double loss = output_loss(y, p, nullptr, od, w, denom) + penalty(false);
     accumulate_metrics(metrics_, y, p, od, out_mask_, st);
     st.loss += loss * in.B;
     st.samples += in.B;

@@ -82,6 +82,9 @@ class Network {
     }
   }
   std::vector<ParamRef>& params();
+  // Keras kernel/recurrent/bias regularizers: parameter `param` (Keras weight order) of layer
+  // `layer` adds l1 * sum|w| + l2 * sum w^2 to the loss (training and evaluation alike).
+  void set_regularizer(size_t layer, size_t param, double l1, double l2);
   std::vector<Buffer*> optimizer_slots() { return opt_.slots(params()); }
   // The weights or optimizer slots were written from outside (set_weights, a loaded file):
   // the magnitude bounds that let an update skip its backup are recomputed at the next step.
@@ -91,6 +94,7 @@ class Network {
   const float* forward_all(const float* x, const Dims& in, bool training, uint64_t seed, Dims& out);
   void backward_all(const float* dy);
   const float* row_weights(const Dims& od, const float* sw, double* denom);
+  double penalty(bool with_gradient);  // the regularizers' loss (and their gradient)
   double output_loss(const float* y, const float* p, float* gy, const Dims& od, const float* w,
                      double denom);
   void zero_grads();
@@ -106,6 +110,8 @@ class Network {
   Optimizer opt_;
   Buffer gy_, xg_, yg_, swg_, roww_;
   std::vector<double> gmax_;
+  std::vector<std::vector<std::pair<double, double>>> reg_;  // [layer][param] = (l1, l2)
+  bool any_reg_ = false;
   size_t forwarded_ = 0;  // layers whose forward ran in the current step
   const float* out_mask_ = nullptr;  // the output's mask after forward_all (Keras masking)
 };

@@ -28,6 +28,7 @@ from . import (  # noqa: E402
     optimizers,
     preprocessing,
     reference,
+    regularizers,
     utils,
 )
 
@@ -43,4 +44,5 @@ __version__ = _core.build_info()["version"]
 
 __all__ = ["Sequential", "load_model", "set_seed", "set_num_threads", "get_num_threads",
            "build_info", "plot_history", "__version__", "layers", "models", "optimizers",
-           "losses", "metrics", "callbacks", "reference", "preprocessing", "utils"]
+           "losses", "metrics", "callbacks", "reference", "preprocessing", "utils",
+           "regularizers"]

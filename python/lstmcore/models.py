@@ -230,6 +230,9 @@ class Sequential(Trainer, DataPrep):
         shape = self._input_shape
         for i, layer in enumerate(self.layers):
             net.add(*layer._native_spec(shape))
+            for j, reg in enumerate(layer._weight_regularizers()):
+                if reg is not None and (reg.l1 or reg.l2):
+                    net.set_regularizer(i, j, reg.l1, reg.l2)
             if not layer.trainable:
                 net.set_trainable(i, False)
             shape = layer.compute_output_shape(shape)
@@ -311,6 +314,7 @@ class Sequential(Trainer, DataPrep):
         with self._guard.mutex:
             if self._net is not None:
                 self._net.set_trainable(self.layers.index(layer), layer.trainable)
+            self._guard.invalidate()  # inference executors are made anew (regularization)
 
     def _reset_layer_states(self, layer) -> None:
         with self._guard.mutex:

@@ -124,6 +124,8 @@ class Layer:
     _supports_masking = False
     # Does it take integer indices as input (and so must come first)?
     _integer_input = False
+    # Keras weight regularizers the constructor takes: argument name -> weight name.
+    _regularizer_args: dict[str, str] = {}
     # Every Layer subclass by class name: what `layers.deserialize` and model files resolve.
     _classes: dict[str, type] = {}
 
@@ -134,6 +136,15 @@ class Layer:
     def __init__(self, name=None, input_shape=None, batch_input_shape=None, input_dim=None,
                  input_length=None, trainable=True, dtype=None, batch_size=None, **kwargs):
         cls = type(self).__name__
+        from .. import regularizers
+        self._regularizers = {}  # weight name -> Regularizer
+        for arg, weight in self._regularizer_args.items():
+            reg = regularizers.get(kwargs.pop(arg, None))
+            if reg is not None:
+                self._regularizers[weight] = reg
+        if kwargs.pop("activity_regularizer", None) is not None:
+            raise NotImplementedError(f"`{cls}(activity_regularizer=...)` is not supported; "
+                                      f"weight regularizers are")
         if kwargs:
             bad = ", ".join(sorted(map(str, kwargs)))
             if len(bad) > 2 * MAX_ECHO:
@@ -213,6 +224,10 @@ class Layer:
         """Whether the layer's output carries a mask, given whether its input does."""
         return input_masked and self._supports_masking
 
+    def _weight_regularizers(self) -> list:
+        """Per weight (the order of get_weights()): its Regularizer or None."""
+        return [self._regularizers.get(name) for name, _ in zip(self._weight_names, self._weights)]
+
     def _native_config(self, input_shape) -> dict:
         """The native layer's config for a per-sample input shape: str -> bool, int, float,
         str, or a nested config (a dict with its "kind") for a wrapped layer."""
@@ -233,6 +248,10 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable}
         if self._batch_input_shape is not None:
             config["batch_input_shape"] = list(self._batch_input_shape)
+        from .. import regularizers
+        for arg, weight in self._regularizer_args.items():
+            if weight in self._regularizers:
+                config[arg] = regularizers.serialize(self._regularizers[weight])
         return config
 
     @classmethod

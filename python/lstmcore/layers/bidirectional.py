@@ -84,6 +84,10 @@ class Bidirectional(Layer):
         kind, inner, _ = self.forward_layer._native_spec(input_shape)
         return {"layer": {"kind": kind, **inner}, "merge_mode": self.merge_mode}
 
+    def _weight_regularizers(self) -> list:
+        return (self.forward_layer._weight_regularizers()
+                + self.backward_layer._weight_regularizers())
+
     def _native_params(self) -> dict:
         params = {f"forward/{k}": v for k, v in self.forward_layer._native_params().items()}
         params.update((f"backward/{k}", v) for k, v in self.backward_layer._native_params().items())

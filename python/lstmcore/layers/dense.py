@@ -24,6 +24,7 @@ class Dense(Layer):
     """
 
     _weight_names = ("kernel", "bias")
+    _regularizer_args = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
     _kind = "dense"
     _timestep_wise = True
     _supports_masking = True

@@ -34,6 +34,7 @@ class Embedding(Layer):
     """
 
     _weight_names = ("embeddings",)
+    _regularizer_args = {"embeddings_regularizer": "embeddings"}
     _kind = "embedding"
     _integer_input = True
 

@@ -40,6 +40,8 @@ class LSTM(Layer):
     """
 
     _weight_names = ("kernel", "recurrent_kernel", "bias")
+    _regularizer_args = {"kernel_regularizer": "kernel", "recurrent_regularizer": "recurrent_kernel",
+                         "bias_regularizer": "bias"}
     _kind = "lstm"
     _recurrent = True
     _supports_masking = True  # skipped timesteps carry the state through

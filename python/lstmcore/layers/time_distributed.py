@@ -55,6 +55,9 @@ class TimeDistributed(Layer):
         kind, inner, _ = self.layer._native_spec(input_shape[1:])
         return {"layer": {"kind": kind, **inner}}
 
+    def _weight_regularizers(self) -> list:
+        return self.layer._weight_regularizers()
+
     def _native_params(self) -> dict:
         return self.layer._native_params()
 
