@@ -51,7 +51,9 @@ class DataPrep:
 
     def _ensure_built(self, x: np.ndarray) -> None:
         if self._input_shape is None:
-            shape = (None,) + x.shape[2:] if x.ndim == 3 else x.shape[1:]
+            # sequences (3D, or integer indices for an Embedding) keep a variable length
+            shape = (None,) + x.shape[2:] if x.ndim == 3 or self.layers[0]._integer_input \
+                else x.shape[1:]
             self._build(shape)
             if self._compiled:
                 self._resolve_metrics()
