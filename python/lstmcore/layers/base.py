@@ -42,7 +42,7 @@ def _show(value, limit: int = MAX_ECHO) -> str:
     return text
 
 
-def _shape_tuple(value, arg: str, allow_none_first: bool = False):
+def _shape_tuple(value, arg: str, allow_none_first: bool = False, allow_none_last=False):
     try:
         if isinstance(value, (str, bytes, dict)):  # tuple() takes them, but they are no shape
             raise TypeError
@@ -53,7 +53,7 @@ def _shape_tuple(value, arg: str, allow_none_first: bool = False):
         raise ValueError(f"`{arg}` may have at most {MAX_NDIM} entries; received {len(shape)}: "
                          f"{arg}={_show(value)}")
     for i, s in enumerate(shape):
-        if s is None and (i == 0 and allow_none_first or i < len(shape) - 1):
+        if s is None and (i == 0 and allow_none_first or i < len(shape) - 1 or allow_none_last):
             continue
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
             raise ValueError(f"`{arg}` entries must be positive integers (or None for a variable "
@@ -158,14 +158,16 @@ class Layer:
         self._trainable = bool(trainable)
         self._batch_input_shape = None
         if batch_input_shape is not None:
-            shape = _shape_tuple(batch_input_shape, "batch_input_shape", allow_none_first=True)
+            shape = _shape_tuple(batch_input_shape, "batch_input_shape", allow_none_first=True,
+                                 allow_none_last=self._integer_input)
             if len(shape) < 2:
                 raise ValueError(f"`batch_input_shape` must include the batch size and the "
                                  f"per-sample shape, e.g. (10, 5, 1); received "
                                  f"{_show(batch_input_shape)}")
             self._batch_input_shape = shape
         elif input_shape is not None:
-            shape = _shape_tuple(input_shape, "input_shape")
+            # integer indices (Embedding): the last axis is time, which may vary
+            shape = _shape_tuple(input_shape, "input_shape", allow_none_last=self._integer_input)
             if not shape:
                 raise ValueError("`input_shape` must give the per-sample shape, e.g. (5, 1) for 5 "
                                  "timesteps of 1 feature; received input_shape=()")
