@@ -50,7 +50,9 @@ class DataPrep:
 
     def _ensure_built(self, x: np.ndarray) -> None:
         if self._input_shape is None:
-            shape = (None,) + x.shape[2:] if x.ndim == 3 else x.shape[1:]
+            # timesteps stay variable unless a layer needs their number (Flatten)
+            variable = x.ndim == 3 and not any(getattr(l, "_needs_steps", False) for l in self.layers)
+            shape = (None,) + x.shape[2:] if variable else x.shape[1:]
             self._build(shape)
             if self._compiled:
                 self._resolve_metrics()

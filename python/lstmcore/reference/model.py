@@ -12,9 +12,15 @@ Layer specs are dicts:
     {'type': 'bidirectional', 'forward': {lstm spec}, 'backward': {lstm spec},
      'merge_mode': 'concat', 'return_sequences': False}
     {'type': 'dropout', 'rate': 0.5}                       # identity
+    {'type': 'conv1d', 'kernel' (k, C, F), 'bias' (or None), 'strides': 1,
+     'padding': 'valid', 'dilation_rate': 1, 'activation': 'linear'}
+    {'type': 'max_pooling1d' or 'average_pooling1d', 'pool_size': 2, 'strides': None,
+     'padding': 'valid'}
+    {'type': 'global_max_pooling1d' or 'global_average_pooling1d', 'keepdims': False}
+    {'type': 'flatten'}
 
 Weight order per layer (Keras order): lstm [kernel, recurrent_kernel, bias];
-dense [kernel, bias]; bidirectional forward's three then backward's three;
+dense and conv1d [kernel, bias]; bidirectional forward's three then backward's three;
 a None bias is omitted; weightless layers have [].
 
 Each kind is described once, by its :class:`RefLayer` entry in :data:`LAYERS`
@@ -28,6 +34,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .activations import activation_backward, activation_forward, as_float, check_activation
+from .conv import (
+    conv1d_backward,
+    conv1d_forward,
+    flatten_backward,
+    flatten_forward,
+    global_pool1d_backward,
+    global_pool1d_forward,
+    pool1d_backward,
+    pool1d_forward,
+)
 from .dense import dense_backward, dense_forward
 from .layers import (
     bidirectional_backward,
@@ -269,6 +285,73 @@ def _dropout_bwd(layer, cache, dy):
     return dy, []
 
 
+# --- conv1d, pooling, flatten ---------------------------------------------------
+def _norm_conv1d(spec):
+    out = {
+        "type": "conv1d",
+        "kernel": as_float(spec["kernel"]).copy(),
+        "bias": None if spec.get("bias") is None else as_float(spec["bias"]).copy(),
+        "strides": int(spec.get("strides", 1)),
+        "padding": spec.get("padding", "valid"),
+        "dilation_rate": int(spec.get("dilation_rate", 1)),
+        "activation": spec.get("activation", "linear"),
+    }
+    check_activation(out["activation"])
+    return out
+
+
+def _conv1d_fwd(layer, x, state):
+    return conv1d_forward(x, layer["kernel"], layer["bias"], layer["strides"], layer["padding"],
+                          layer["dilation_rate"], layer["activation"])
+
+
+def _conv1d_bwd(layer, cache, dy):
+    g = conv1d_backward(cache, dy)
+    return g["dx"], _grads(_dense_slots(layer), g)
+
+
+def _norm_pool(kind):
+    def norm(spec):
+        return {"type": kind, "pool_size": int(spec.get("pool_size", 2)),
+                "strides": None if spec.get("strides") is None else int(spec["strides"]),
+                "padding": spec.get("padding", "valid")}
+    return norm
+
+
+def _pool_fwd(mode):
+    def fwd(layer, x, state):
+        return pool1d_forward(x, layer["pool_size"], layer["strides"], layer["padding"], mode)
+    return fwd
+
+
+def _pool_bwd(layer, cache, dy):
+    return pool1d_backward(cache, dy), []
+
+
+def _norm_global_pool(kind):
+    def norm(spec):
+        return {"type": kind, "keepdims": bool(spec.get("keepdims", False))}
+    return norm
+
+
+def _global_pool_fwd(mode):
+    def fwd(layer, x, state):
+        return global_pool1d_forward(x, mode, layer["keepdims"])
+    return fwd
+
+
+def _global_pool_bwd(layer, cache, dy):
+    return global_pool1d_backward(cache, dy), []
+
+
+def _flatten_fwd(layer, x, state):
+    return flatten_forward(x), x.shape
+
+
+def _flatten_bwd(layer, cache, dy):
+    return flatten_backward(dy, cache), []
+
+
 LAYERS: dict[str, RefLayer] = {
     "lstm": RefLayer(
         normalize=_norm_lstm, slots=_lstm_slots, n_weights=lambda spec: len(_LSTM_KEYS),
@@ -293,6 +376,26 @@ LAYERS: dict[str, RefLayer] = {
     "dropout": RefLayer(
         normalize=_norm_dropout, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=_dropout_fwd, backward=_dropout_bwd),
+    "conv1d": RefLayer(
+        normalize=_norm_conv1d, slots=_dense_slots, n_weights=lambda spec: len(_DENSE_KEYS),
+        fill=_dense_fill, forward=_conv1d_fwd, backward=_conv1d_bwd),
+    "max_pooling1d": RefLayer(
+        normalize=_norm_pool("max_pooling1d"), slots=_no_slots, n_weights=_no_weights,
+        fill=_no_fill, forward=_pool_fwd("max"), backward=_pool_bwd),
+    "average_pooling1d": RefLayer(
+        normalize=_norm_pool("average_pooling1d"), slots=_no_slots, n_weights=_no_weights,
+        fill=_no_fill, forward=_pool_fwd("average"), backward=_pool_bwd),
+    "global_max_pooling1d": RefLayer(
+        normalize=_norm_global_pool("global_max_pooling1d"), slots=_no_slots,
+        n_weights=_no_weights, fill=_no_fill, forward=_global_pool_fwd("max"),
+        backward=_global_pool_bwd),
+    "global_average_pooling1d": RefLayer(
+        normalize=_norm_global_pool("global_average_pooling1d"), slots=_no_slots,
+        n_weights=_no_weights, fill=_no_fill, forward=_global_pool_fwd("average"),
+        backward=_global_pool_bwd),
+    "flatten": RefLayer(
+        normalize=lambda spec: {"type": "flatten"}, slots=_no_slots, n_weights=_no_weights,
+        fill=_no_fill, forward=_flatten_fwd, backward=_flatten_bwd),
 }
 """Layer kind (a spec's ``'type'``) -> its :class:`RefLayer`."""
 
