@@ -12,7 +12,8 @@ Layer specs are dicts:
     {'type': 'bidirectional', 'forward': {lstm spec}, 'backward': {lstm spec},
      'merge_mode': 'concat', 'return_sequences': False}
     {'type': 'dropout', 'rate': 0.5}                       # identity
-    {'type': 'conv1d', 'kernel' (k, C, F), 'bias' (or None), 'strides': 1,
+    {'type': 'conv1d', 'kernel' (k, C, F), 'bias' (or None; 'use_bias': False for a spec
+     filled without one), 'strides': 1,
      'padding': 'valid', 'dilation_rate': 1, 'activation': 'linear'}
     {'type': 'max_pooling1d' or 'average_pooling1d', 'pool_size': 2, 'strides': None,
      'padding': 'valid'}
@@ -300,6 +301,13 @@ def _norm_conv1d(spec):
     return out
 
 
+def _conv1d_fill(spec, arrays):
+    """Kernel and bias, or the kernel alone for a spec with ``use_bias=False``."""
+    if not spec.get("use_bias", True):
+        return {**spec, "kernel": _take(arrays, 1)[0], "bias": None}
+    return _dense_fill(spec, arrays)
+
+
 def _conv1d_fwd(layer, x, state):
     return conv1d_forward(x, layer["kernel"], layer["bias"], layer["strides"], layer["padding"],
                           layer["dilation_rate"], layer["activation"])
@@ -377,8 +385,9 @@ LAYERS: dict[str, RefLayer] = {
         normalize=_norm_dropout, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=_dropout_fwd, backward=_dropout_bwd),
     "conv1d": RefLayer(
-        normalize=_norm_conv1d, slots=_dense_slots, n_weights=lambda spec: len(_DENSE_KEYS),
-        fill=_dense_fill, forward=_conv1d_fwd, backward=_conv1d_bwd),
+        normalize=_norm_conv1d, slots=_dense_slots,
+        n_weights=lambda spec: 2 if spec.get("use_bias", True) else 1,
+        fill=_conv1d_fill, forward=_conv1d_fwd, backward=_conv1d_bwd),
     "max_pooling1d": RefLayer(
         normalize=_norm_pool("max_pooling1d"), slots=_no_slots, n_weights=_no_weights,
         fill=_no_fill, forward=_pool_fwd("max"), backward=_pool_bwd),
