@@ -288,6 +288,8 @@ def _dropout_bwd(layer, cache, dy):
 
 # --- conv1d, pooling, flatten ---------------------------------------------------
 def _norm_conv1d(spec):
+    if spec.get("kernel") is None:
+        raise ValueError("a conv1d spec needs its 'kernel' (k, C, F)")
     out = {
         "type": "conv1d",
         "kernel": as_float(spec["kernel"]).copy(),
