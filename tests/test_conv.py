@@ -188,6 +188,7 @@ CASES = {  # name: (T, C (the Dense's width), [layers], output is 2D)
     "conv_one_step": (1, 3, [_conv(5, 3, 1, "same")]),
     "conv_kernel_longer_than_input": (3, 2, [_conv(2, 5, 1, "same")]),
     "conv_strided_valid": (16, 33, [_conv(9, 3, 4)]),
+    "conv_same_dilation_wider_than_input": (3, 2, [_conv(3, 2, 1, "same", 5)]),  # tapless rows
     "max_valid": (7, 3, [_pool(MaxPooling1D, "max_pooling1d", 2)]),
     "max_same_asym": (6, 5, [_pool(MaxPooling1D, "max_pooling1d", 4, 1, "same")]),
     "max_overlap": (9, 2, [_pool(MaxPooling1D, "max_pooling1d", 3, 2)]),

@@ -192,3 +192,19 @@ def test_short_training_run_matches_keras(case):
     for i, (a, b, a0) in enumerate(zip(model.get_weights(), kw, w0)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"weight {i}")
         assert np.abs(b - a0).max() > 1e-3, f"weight {i} did not move"
+
+
+@pytest.mark.parametrize("steps, k, dilation, strides, padding", [
+    (3, 2, 5, 1, "same"), (1, 3, 4, 1, "same"), (7, 4, 1, 5, "same"), (5, 3, 3, 1, "causal"),
+    (4, 6, 1, 4, "same"), (9, 3, 1, 4, "causal"), (10, 2, 1, 3, "valid"), (8, 3, 3, 1, "valid")])
+def test_conv_geometry_matches_keras(steps, k, dilation, strides, padding):
+    """Padding splits and output lengths, including kernels wider than the input and output
+    steps whose every tap falls in the padding."""
+    x = _rand((2, steps, 2), 8)
+    km = _keras([KL.Conv1D(3, k, strides=strides, padding=padding, dilation_rate=dilation)],
+                input_shape=(steps, 2))
+    model = Sequential([Conv1D(3, k, strides=strides, padding=padding, dilation_rate=dilation,
+                               input_shape=(steps, 2))])
+    _copy_weights(km, model)
+    expected = _kpredict(km, x)
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-5)

@@ -73,7 +73,8 @@ void conv1d_im2col(float* cols, const float* x, const Conv1dGeom& g) {
       long j0, j1, s0;
       tap_range(g, t, j0, j1, s0);
       std::memset(row, 0, sizeof(float) * j0 * C);
-      if (g.dil == 1) {  // the taps in range read consecutive input rows: one copy
+      if (j1 == j0) {  // every tap in the padding ('same' with a dilation wider than T)
+      } else if (g.dil == 1) {  // the taps in range read consecutive input rows: one copy
         std::memcpy(row + j0 * C, xb + s0 * C, sizeof(float) * (j1 - j0) * C);
       } else {
         for (long j = j0; j < j1; ++j)
