@@ -23,6 +23,7 @@ from lstmcore.layers import (
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
     MaxPooling1D,
+    TimeDistributed,
     deserialize,
     serialize,
 )
@@ -434,3 +435,87 @@ def test_save_and_load_a_cnn(tmp_path):
         assert [type(a) for a in loaded.layers] == [type(a) for a in m.layers]
         assert [a.get_config() for a in loaded.layers] == [a.get_config() for a in m.layers]
         np.testing.assert_array_equal(loaded.predict(xx), m.predict(xx))
+
+
+# ---------------------------------------------------------------------------------------------
+# TimeDistributed over the subsequences of 4D input (the CNN-LSTM)
+# ---------------------------------------------------------------------------------------------
+def _cnn_lstm(S=3, steps=6, D=2, C=4):
+    model = Sequential([
+        TimeDistributed(Dense(C, activation="tanh"), input_shape=(S, steps, D)),
+        TimeDistributed(Conv1D(5, 3, padding="same", activation="relu")),
+        TimeDistributed(MaxPooling1D(2, padding="same")),
+        TimeDistributed(Flatten()), LSTM(4), Dense(2)])
+    rng = np.random.default_rng(6)
+    model.set_weights([rng.normal(scale=0.5, size=w.shape) for w in model.get_weights()])
+    specs = [{"type": "time_distributed", "layer": {"type": "dense", "activation": "tanh"}},
+             {"type": "time_distributed", "layer": {"type": "conv1d", "padding": "same",
+                                                     "activation": "relu"}},
+             {"type": "time_distributed", "layer": {"type": "max_pooling1d", "pool_size": 2,
+                                                     "padding": "same"}},
+             {"type": "time_distributed", "layer": {"type": "flatten"}},
+             {"type": "lstm"}, {"type": "dense"}]
+    return model, specs
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "direct"])
+def test_time_distributed_cnn_lstm_equals_reference(algorithm, simd):
+    model, specs = _cnn_lstm()
+    assert model.output_shape == (None, 2)
+    assert [layer.output_shape for layer in model.layers[:4]] == [
+        (None, 3, 6, 4), (None, 3, 6, 5), (None, 3, 3, 5), (None, 3, 15)]
+    r = build_reference(specs, model.get_weights())
+    net = _network(model, algorithm)
+    for B in (1, 5):
+        x = _rand((B, 3, 6, 2), seed=B)
+        want = r.forward(x.astype(np.float64))
+        _close(model.predict(x), want, n_terms=64)
+        y = _rand(want.shape, seed=B + 20)
+        value, grads = r.loss_and_grads(x.astype(np.float64), y, "mse")
+        loss = net.compute_gradients(x.reshape(B, 3, -1), y)
+        assert loss == pytest.approx(float(value), rel=1e-5, abs=1e-7)
+        flat = [g for layer in grads for g in layer]
+        native = net.gradients()
+        assert len(native) == len(flat) == 9
+        for i, (a, g) in enumerate(zip(native, flat)):
+            tol = 1e-5 * np.abs(g) + 1e-5 * max(np.abs(g).max(), 1e-3)
+            err = np.abs(a.reshape(g.shape) - g)
+            assert (err <= tol).all(), f"B={B} gradient {i}: max error {err.max()}"
+
+
+def test_time_distributed_cnn_lstm_trains_saves_and_checks_its_input(tmp_path):
+    model = Sequential([
+        TimeDistributed(Conv1D(8, 2, activation="relu"), input_shape=(None, 4, 1)),
+        TimeDistributed(MaxPooling1D(2)), TimeDistributed(Flatten()), LSTM(8), Dense(1)])
+    assert model.output_shape == (None, 1)
+    seq = np.arange(0, 400, dtype=np.float32) / 400
+    x = np.stack([seq[i:i + 8] for i in range(200)]).reshape(200, 2, 4, 1)
+    y = np.stack([seq[i + 8] for i in range(200)])[:, None]
+    model.compile(Adam(learning_rate=0.01), "mse")
+    h = model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    assert h.history["loss"][-1] < 0.05 * h.history["loss"][0]
+    # a variable number of subsequences
+    assert model.predict(np.concatenate([x[:5], x[5:10]], axis=1).reshape(5, 4, 4, 1)).shape == (5, 1)
+    path = tmp_path / "cnn_lstm.keras"
+    model.save(path)
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x[:7]), model.predict(x[:7]))
+    with pytest.raises(ValueError, match=r"expects 4D input; received `x` with shape \(7, 8, 1\)"):
+        model.predict(x[:7].reshape(7, 8, 1))
+    with pytest.raises(ValueError, match="expects 4 steps per sample"):
+        model.predict(x[:6].reshape(6, 2, 2, 2)[..., :1])
+    with pytest.raises(ValueError, match="expects 1 features"):
+        model.predict(np.zeros((3, 2, 4, 2), np.float32))
+    np.testing.assert_array_equal(model.predict_on_batch(x[:7]), loaded.predict(x[:7]))
+
+
+def test_time_distributed_sequence_layers_need_4d_input():
+    with pytest.raises(ValueError, match=r"`TimeDistributed\(Conv1D\)` expects 4D input"):
+        Sequential([TimeDistributed(Conv1D(2, 2), input_shape=(5, 3))])
+    with pytest.raises(ValueError, match="`TimeDistributed` expects 3D input .* or 4D input"):
+        Sequential([TimeDistributed(Dense(2), input_shape=(2, 5, 3, 1))])
+    with pytest.raises(ValueError, match="needs at least \\(kernel_size - 1\\)"):
+        Sequential([TimeDistributed(Conv1D(2, 5), input_shape=(None, 3, 1))])
+    m = Sequential([TimeDistributed(GlobalMaxPooling1D(), input_shape=(2, 3, 4))])
+    x = _rand((5, 2, 3, 4))
+    np.testing.assert_array_equal(m.predict(x), x.max(axis=2))

@@ -114,6 +114,8 @@ class Layer:
     _recurrent = False
     # Can TimeDistributed wrap it (it maps each row of features on its own)?
     _timestep_wise = False
+    # Can TimeDistributed apply it to each subsequence of a 4D input (it takes 3D input)?
+    _sequence_wise = False
     # Every Layer subclass by class name: what `layers.deserialize` and model files resolve.
     _classes: dict[str, type] = {}
 

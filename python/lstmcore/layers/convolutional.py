@@ -97,6 +97,7 @@ class Conv1D(Layer):
 
     _weight_names = ("kernel", "bias")
     _kind = "conv1d"
+    _sequence_wise = True
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True,

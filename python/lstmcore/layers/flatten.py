@@ -22,6 +22,7 @@ class Flatten(Layer):
     """
 
     _kind = "flatten"
+    _sequence_wise = True
     # A model built from data keeps the data's number of timesteps (models._ensure_built).
     _needs_steps = True
 

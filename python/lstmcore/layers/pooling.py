@@ -16,6 +16,7 @@ from .convolutional import (
 
 class _Pooling1D(Layer):
     _name = ""
+    _sequence_wise = True
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**keras_name(kwargs, self._kind))
@@ -100,6 +101,7 @@ class AveragePooling1D(_Pooling1D):
 
 class _GlobalPooling1D(Layer):
     _name = ""
+    _sequence_wise = True
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**keras_name(kwargs, self._kind))

@@ -7,6 +7,8 @@ Layer specs are dicts:
      'recurrent_activation': 'sigmoid', 'go_backwards': False}
     {'type': 'dense', 'kernel', 'bias' (or None), 'activation': 'linear'}
     {'type': 'time_distributed', 'layer': {dense spec}}   # same as dense on 3-D
+    {'type': 'time_distributed', 'layer': {conv1d, pooling, flatten... spec}}  # on 4-D:
+                                                           # each subsequence
     {'type': 'activation', 'activation': 'softmax'}
     {'type': 'repeat_vector', 'n': 3}
     {'type': 'bidirectional', 'forward': {lstm spec}, 'backward': {lstm spec},
@@ -185,16 +187,47 @@ def _dense_bwd(layer, cache, dy):
 
 
 def _norm_time_distributed(spec):
-    """Normalizes to the inner 'dense' layer."""
+    """An inner 'dense' normalizes to that dense layer (the same layer on 3-D input); any
+    other inner kind stays wrapped: it runs on every subsequence of a 4-D input, folded into
+    the batch (B, S, ...) -> (B*S, ...)."""
     inner = spec["layer"]
-    if inner.get("type", "dense") != "dense":
-        raise ValueError("time_distributed reference supports only an inner dense layer")
-    return _norm_dense(inner)
+    if inner.get("type", "dense") == "dense":
+        return _norm_dense(inner)
+    return {"type": "time_distributed", "layer": _entry(inner.get("type")).normalize(inner)}
+
+
+def _td_inner(spec):
+    inner = spec.get("layer", {"type": "dense"})
+    return {**inner, "type": inner.get("type", "dense")}
+
+
+def _time_distributed_n_weights(spec):
+    inner = _td_inner(spec)
+    return _entry(inner["type"]).n_weights(inner)
 
 
 def _time_distributed_fill(spec, arrays):
-    inner = spec.get("layer", {"type": "dense"})
-    return {**spec, "layer": _dense_fill(inner, arrays)}
+    inner = _td_inner(spec)
+    return {**spec, "layer": _entry(inner["type"]).fill(inner, arrays)}
+
+
+def _time_distributed_slots(layer):
+    return _weight_slots(layer["layer"])
+
+
+def _time_distributed_fwd(layer, x, state):
+    inner = layer["layer"]
+    B, S = x.shape[:2]
+    y, cache = _entry(inner["type"]).forward(inner, x.reshape((B * S,) + x.shape[2:]), None)
+    return y.reshape((B, S) + y.shape[1:]), (cache, x.shape)
+
+
+def _time_distributed_bwd(layer, cache, dy):
+    inner = layer["layer"]
+    cache, shape = cache
+    B, S = shape[:2]
+    dx, grads = _entry(inner["type"]).backward(inner, cache, dy.reshape((B * S,) + dy.shape[2:]))
+    return dx.reshape(shape), grads
 
 
 # --- bidirectional (two lstm specs) --------------------------------------------
@@ -370,9 +403,9 @@ LAYERS: dict[str, RefLayer] = {
         normalize=_norm_dense, slots=_dense_slots, n_weights=lambda spec: len(_DENSE_KEYS),
         fill=_dense_fill, forward=_dense_fwd, backward=_dense_bwd),
     "time_distributed": RefLayer(
-        normalize=_norm_time_distributed, slots=_dense_slots,
-        n_weights=lambda spec: len(_DENSE_KEYS), fill=_time_distributed_fill,
-        forward=_dense_fwd, backward=_dense_bwd),
+        normalize=_norm_time_distributed, slots=_time_distributed_slots,
+        n_weights=_time_distributed_n_weights, fill=_time_distributed_fill,
+        forward=_time_distributed_fwd, backward=_time_distributed_bwd),
     "activation": RefLayer(
         normalize=_norm_activation, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=_activation_fwd, backward=_activation_bwd),
