@@ -33,6 +33,7 @@ from lstmcore.layers import (  # noqa: E402
     GlobalAveragePooling1D,
     GlobalMaxPooling1D,
     MaxPooling1D,
+    TimeDistributed,
 )
 from lstmcore.models import Sequential  # noqa: E402
 from lstmcore.optimizers import SGD, Adam  # noqa: E402
@@ -208,3 +209,36 @@ def test_conv_geometry_matches_keras(steps, k, dilation, strides, padding):
     _copy_weights(km, model)
     expected = _kpredict(km, x)
     np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def _keras_cnn_lstm():
+    return [KL.TimeDistributed(KL.Conv1D(6, 2, activation="relu")),
+            KL.TimeDistributed(KL.MaxPooling1D(2)), KL.TimeDistributed(KL.Flatten()),
+            KL.LSTM(5), KL.Dense(1)]
+
+
+def _cnn_lstm():
+    return Sequential([TimeDistributed(Conv1D(6, 2, activation="relu"), input_shape=(3, 5, 2)),
+                       TimeDistributed(MaxPooling1D(2)), TimeDistributed(Flatten()), LSTM(5),
+                       Dense(1)])
+
+
+def test_time_distributed_cnn_lstm_matches_keras():
+    """The CNN-LSTM of 'Deep Learning for Time Series Forecasting' on (samples, subsequences,
+    steps, features): predictions, then three epochs of Adam."""
+    km = _keras(_keras_cnn_lstm(), input_shape=(3, 5, 2))
+    model = _cnn_lstm()
+    w0 = _copy_weights(km, model, scale=0.3)
+    x = _rand((20, 3, 5, 2), 3)
+    y = _rand((20, 1), 4)
+    np.testing.assert_allclose(model.predict(x), _kpredict(km, x), rtol=1e-5, atol=1e-5)
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="mse")
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        kw = km.get_weights()
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="mse")
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    for i, (a, b, a0) in enumerate(zip(model.get_weights(), kw, w0)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=f"weight {i}")
+        assert np.abs(b - a0).max() > 1e-3, f"weight {i} did not move"
