@@ -182,6 +182,8 @@ def _pool(cls, kind, p, s=None, pad="valid"):
 CASES = {  # name: (T, C (the Dense's width), [layers], output is 2D)
     "conv_valid": (9, 5, [_conv(7, 3)]),
     "conv_k1": (4, 1, [_conv(1, 1)]),
+    "conv_k1_wide": (5, 17, [_conv(9, 1, act="tanh")]),  # pointwise: the GEMM reads x itself
+    "conv_k1_strided": (7, 3, [_conv(4, 1, 2, "same")]),
     "conv_same_stride2": (9, 3, [_conv(17, 4, 2, "same", act="relu")]),
     "conv_same_stride3": (10, 2, [_conv(4, 4, 3, "same", act="tanh")]),
     "conv_causal_dilated": (11, 9, [_conv(8, 3, 1, "causal", 2, "sigmoid")]),

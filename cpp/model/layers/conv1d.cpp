@@ -42,9 +42,14 @@ class Conv1dLayer : public Layer {
       if (act_ != ACT_LINEAR) activation_forward(act_, y, y, rows, F_);
       return y;
     }
-    float* cols = cols_.resize(checked_elems({rows, k_, C_}, "Conv1D im2col rows"));
-    conv1d_im2col(cols, x, g_);
-    dense_forward(y, cols, W_, b_, rows, k_ * C_, F_, act_);
+    if (pointwise()) {  // kernel_size 1, strides 1: the im2col rows are the input rows
+      cols_in_ = x;
+    } else {
+      float* cols = cols_.resize(checked_elems({rows, k_, C_}, "Conv1D im2col rows"));
+      conv1d_im2col(cols, x, g_);
+      cols_in_ = cols;
+    }
+    dense_forward(y, cols_in_, W_, b_, rows, k_ * C_, F_, act_);
     return y;
   }
   const float* backward(const float* dy, bool need_dx) override {
@@ -57,10 +62,12 @@ class Conv1dLayer : public Layer {
       conv1d_direct_backward(dx, dW_.data, dz, x_, W_, F_, g_);
       return dx;
     }
-    float* dcols = need_dx ? dcols_.resize(checked_elems({rows, kC}, "Conv1D im2col gradient")) : nullptr;
-    dense_backward(dcols, dW_.data, b_ ? db_.data : nullptr, dz, dy, out_.data, cols_.data, W_, rows,
+    float* dcols = !need_dx ? nullptr
+                   : pointwise() ? dx
+                   : dcols_.resize(checked_elems({rows, kC}, "Conv1D im2col gradient"));
+    dense_backward(dcols, dW_.data, b_ ? db_.data : nullptr, dz, dy, out_.data, cols_in_, W_, rows,
                    kC, F_, act_);
-    if (dx) conv1d_col2im(dx, dcols, g_);
+    if (dx && !pointwise()) conv1d_col2im(dx, dcols, g_);
     return dx;
   }
   std::vector<ParamRef> params() override {
@@ -70,6 +77,7 @@ class Conv1dLayer : public Layer {
   }
 
  private:
+  bool pointwise() const { return k_ == 1 && stride_ == 1; }  // no padding either: span 1
   Conv1dGeom geom(const Dims& in) const {
     if (!in.seq)
       throw std::invalid_argument("`Conv1D` expects 3D input (samples, timesteps, channels); received " +
@@ -84,6 +92,7 @@ class Conv1dLayer : public Layer {
   bool direct_;
   float *W_, *b_;
   const float* x_ = nullptr;
+  const float* cols_in_ = nullptr;  // the GEMM's rows: cols_, or x_ when pointwise
   Conv1dGeom g_;
   Buffer dW_, db_, out_, cols_, dz_, dcols_, dx_;
 };
