@@ -431,7 +431,7 @@ def test_save_and_load_a_cnn(tmp_path):
     for m, xx in ((model, x), (model2, x[:, :7])):
         m.compile("adam", "mse")
         m.fit(xx, _rand((9,) + m.output_shape[1:]), epochs=2, verbose=0)
-        path = tmp_path / f"{m.layers[0].name}.keras"
+        path = tmp_path / f"{m.layers[0].name}.lstmcore"
         m.save(path)
         loaded = load_model(path)
         assert [type(a) for a in loaded.layers] == [type(a) for a in m.layers]
@@ -498,7 +498,7 @@ def test_time_distributed_cnn_lstm_trains_saves_and_checks_its_input(tmp_path):
     assert h.history["loss"][-1] < 0.05 * h.history["loss"][0]
     # a variable number of subsequences
     assert model.predict(np.concatenate([x[:5], x[5:10]], axis=1).reshape(5, 4, 4, 1)).shape == (5, 1)
-    path = tmp_path / "cnn_lstm.keras"
+    path = tmp_path / "cnn_lstm.lstmcore"
     model.save(path)
     loaded = load_model(path)
     np.testing.assert_array_equal(loaded.predict(x[:7]), model.predict(x[:7]))

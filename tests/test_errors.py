@@ -347,7 +347,8 @@ def test_bad_model_structure():
         Sequential([LSTM(2, input_shape=(T, F), return_sequences=True), RepeatVector(3)])
     with pytest.raises(ValueError, match=r"`LSTM` expects 3D input"):
         Sequential([LSTM(2, input_shape=(T, F)), LSTM(2)])
-    with pytest.raises(ValueError, match=r"only the first layer may set an input shape"):
+    # a later layer's input shape is ignored as Keras does (tests/test_keras2_spellings.py)
+    with pytest.warns(UserWarning, match=r"not the first layer of the model: its input shape"):
         Sequential([LSTM(2, input_shape=(T, F)), Dense(1, input_shape=(2,))])
     with pytest.raises(ValueError, match=r"return_state=True.*cannot be used inside Sequential"):
         Sequential([LSTM(2, input_shape=(T, F), return_state=True)])
@@ -496,14 +497,23 @@ def test_learning_rate_zero_message_states_the_open_bound():
 
 
 def test_unsupported_fit_arguments_say_so(guard):
-    with pytest.raises(NotImplementedError, match=r"`fit\(sample_weight=\.\.\.\)` is not supported"):
-        guard.model.fit(guard.x, Y, sample_weight=np.ones(N), verbose=0)
-    with pytest.raises(NotImplementedError, match=r"`fit\(class_weight=\.\.\.\)` is not supported"):
-        guard.model.fit(guard.x, Y, class_weight={0: 1.0}, verbose=0)
-    with pytest.raises(NotImplementedError, match=r"`evaluate\(sample_weight=\.\.\.\)`"):
-        guard.model.evaluate(guard.x, Y, sample_weight=np.ones(N), verbose=0)
+    with pytest.raises(NotImplementedError, match=r"`fit\(steps_per_epoch=\.\.\.\)` is not supported"):
+        guard.model.fit(guard.x, Y, steps_per_epoch=3, verbose=0)
+    with pytest.raises(NotImplementedError, match=r"`evaluate\(steps=\.\.\.\)`"):
+        guard.model.evaluate(guard.x, Y, steps=2, verbose=0)
     # the Keras defaults (None) are accepted
     guard.model.evaluate(guard.x, Y, sample_weight=None, verbose=0)
+
+
+def test_bad_sample_and_class_weights_are_refused(guard):
+    for kwargs, match in [({"sample_weight": np.ones(N + 1)}, r"one weight per sample, shape"),
+                          ({"sample_weight": -np.ones(N)}, "non-negative"),
+                          ({"sample_weight": np.full(N, np.nan)}, "contains nan"),
+                          ({"class_weight": [1.0, 2.0]}, "must be a dict"),
+                          ({"class_weight": {0: -1.0}}, "non-negative"),
+                          ({"class_weight": {"a": 1.0}}, "integer classes")]:
+        with pytest.raises(ValueError, match=match):
+            guard.model.fit(guard.x, Y, verbose=0, **kwargs)
 
 
 def test_bidirectional_does_not_silently_ignore_go_backwards():

@@ -252,3 +252,166 @@ def test_architecture_training_run_matches_keras(case):
     for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
     assert any(np.abs(a - b).max() > 1e-3 for a, b in zip(model.get_weights(), w0))
+
+
+def test_embedding_lstm_predictions_and_training_match_keras():
+    """Embedding -> LSTM -> Dense on integer sequences: the same predictions, and the same
+    Adam run (3 epochs, a partial last batch; Keras 3 updates every embedding row densely)."""
+    V, Tt = 9, 5
+    with _quiet():
+        keras.utils.set_random_seed(0)
+        km = keras.Sequential([keras.Input(shape=(Tt,), dtype="int32"), KL.Embedding(V, 4),
+                               KL.LSTM(3), KL.Dense(1, activation="sigmoid")])
+    from lstmcore.layers import Embedding
+    model = Sequential([Embedding(V, 4, input_length=Tt), LSTM(3),
+                        Dense(1, activation="sigmoid")])
+    w0 = _copy_weights(km, model, scale=0.3)
+    rng = np.random.default_rng(12)
+    x = rng.integers(0, V, (20, Tt)).astype(np.int32)
+    y = rng.integers(0, 2, (20, 1)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), _kpredict(km, x), rtol=1e-5, atol=1e-5)
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy")
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        kw = km.get_weights()
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="binary_crossentropy")
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+    assert np.abs(model.get_weights()[0] - w0[0]).max() > 1e-3
+
+
+def _padded(rng, shape, side_pre):
+    """Integer sequences padded with 0 (some at the front, some at the back)."""
+    x = rng.integers(1, 9, shape).astype(np.int32)
+    for b in range(shape[0]):
+        n = int(rng.integers(1, shape[1] + 1))
+        if side_pre[b]:
+            x[b, :shape[1] - n] = 0
+        else:
+            x[b, n:] = 0
+    return x
+
+
+MASK_CASES = {
+    # Keras layers after Input, lstmcore layers, loss
+    "embedding_mask_zero_lstm": (
+        lambda: [KL.Embedding(9, 4, mask_zero=True), KL.LSTM(3), KL.Dense(1, activation="sigmoid")],
+        lambda E: [E(9, 4, mask_zero=True, input_length=6), LSTM(3),
+                   Dense(1, activation="sigmoid")], "binary_crossentropy"),
+    "embedding_mask_zero_sequence_loss": (
+        lambda: [KL.Embedding(9, 4, mask_zero=True), KL.LSTM(3, return_sequences=True),
+                 KL.Dense(3, activation="softmax")],
+        lambda E: [E(9, 4, mask_zero=True, input_length=6), LSTM(3, return_sequences=True),
+                   Dense(3, activation="softmax")], "sparse_categorical_crossentropy"),
+    "embedding_mask_zero_bidirectional_sequences": (
+        lambda: [KL.Embedding(9, 4, mask_zero=True),
+                 KL.Bidirectional(KL.LSTM(3, return_sequences=True)), KL.Dense(2)],
+        lambda E: [E(9, 4, mask_zero=True, input_length=6),
+                   Bidirectional(LSTM(3, return_sequences=True)), Dense(2)], "mse"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MASK_CASES))
+def test_masked_models_match_keras(case):
+    """Keras masking (left and right padding): the same predictions, and the same Adam run
+    with the masked loss and metrics."""
+    from lstmcore.layers import Embedding
+    make_k, make_l, loss = MASK_CASES[case]
+    Tt = 6
+    with _quiet():
+        keras.utils.set_random_seed(0)
+        km = keras.Sequential([keras.Input(shape=(Tt,), dtype="int32")] + make_k())
+    model = Sequential(make_l(Embedding))
+    _copy_weights(km, model, scale=0.4)
+    rng = np.random.default_rng(13)
+    x = _padded(rng, (20, Tt), rng.integers(0, 2, 20).astype(bool))
+    np.testing.assert_allclose(model.predict(x), _kpredict(km, x), rtol=1e-5, atol=1e-5)
+    out = model.output_shape[1:]
+    if loss == "sparse_categorical_crossentropy":
+        y = rng.integers(0, out[-1], (20,) + out[:-1])
+        metrics = ["accuracy"]
+    elif loss == "binary_crossentropy":
+        y = rng.integers(0, 2, (20,) + out).astype(np.float32)
+        metrics = ["accuracy"]
+    else:
+        y = rng.normal(size=(20,) + out).astype(np.float32)
+        metrics = ["mae"]
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss=loss,
+                   metrics=metrics)
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        kw = km.get_weights()
+        kev = km.evaluate(x, y, batch_size=8, verbose=0)
+    model.compile(optimizer=Adam(learning_rate=0.01), loss=loss, metrics=metrics)
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    name = metrics[0]
+    np.testing.assert_allclose(h.history[name], kh.history[name], rtol=1e-4, atol=1e-6)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+    np.testing.assert_allclose(model.evaluate(x, y, batch_size=8, verbose=0), kev, rtol=1e-4)
+
+
+def test_masking_layer_matches_keras():
+    """Masking(0.) on float sequences padded at either end, a returned sequence and its
+    masked mse: predictions and a 3-epoch SGD run."""
+    from lstmcore.layers import Masking
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(20, T, F)).astype(np.float32)
+    for b in range(20):
+        n = int(rng.integers(1, T + 1))
+        if b % 2:
+            x[b, n:] = 0.0
+        else:
+            x[b, :T - n] = 0.0
+    km = _keras([KL.Masking(0.0), KL.LSTM(4, return_sequences=True, go_backwards=True),
+                 KL.TimeDistributed(KL.Dense(2))])
+    model = Sequential([Masking(0.0, input_shape=(T, F)),
+                        LSTM(4, return_sequences=True, go_backwards=True),
+                        TimeDistributed(Dense(2))])
+    _copy_weights(km, model, scale=0.4)
+    np.testing.assert_allclose(model.predict(x), _kpredict(km, x), rtol=1e-5, atol=1e-5)
+    y = rng.normal(size=(20, T, 2)).astype(np.float32)
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+        kh = km.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+        kw = km.get_weights()
+    model.compile(optimizer=SGD(learning_rate=0.1), loss="mse")
+    h = model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+
+
+@pytest.mark.parametrize("kind", ["sample_weight", "class_weight"])
+def test_weighted_training_matches_keras(kind):
+    """fit with sample_weight or class_weight: the same losses, metrics and weights as Keras;
+    evaluate with sample_weight too."""
+    km = _keras([KL.LSTM(4), KL.Dense(3, activation="softmax")])
+    model = Sequential([LSTM(4, input_shape=(T, F)), Dense(3, activation="softmax")])
+    _copy_weights(km, model, scale=0.4)
+    rng = np.random.default_rng(15)
+    x = rng.normal(size=(20, T, F)).astype(np.float32)
+    labels = rng.integers(0, 3, 20)
+    kwargs = ({"sample_weight": rng.uniform(0.0, 2.0, 20).astype(np.float32)}
+              if kind == "sample_weight" else {"class_weight": {0: 0.5, 1: 2.0, 2: 1.0}})
+    with _quiet():
+        km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        kh = km.fit(x, labels, batch_size=8, epochs=3, shuffle=False, verbose=0, **kwargs)
+        kw = km.get_weights()
+    model.compile(optimizer=Adam(learning_rate=0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    h = model.fit(x, labels, batch_size=8, epochs=3, shuffle=False, verbose=0, **kwargs)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(h.history["accuracy"], kh.history["accuracy"], rtol=1e-4)
+    for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
+    if kind == "sample_weight":
+        sw = kwargs["sample_weight"]
+        with _quiet():
+            kev = km.evaluate(x, labels, sample_weight=sw, batch_size=8, verbose=0)
+        np.testing.assert_allclose(model.evaluate(x, labels, sample_weight=sw, batch_size=8,
+                                                  verbose=0), kev, rtol=1e-4)

@@ -134,6 +134,18 @@ void check_targets(PyNetwork& n, const py::array& x, const py::array& y, bool sp
                                 "; received shape " + shape_str(y));
 }
 
+// One finite, non-negative float32 weight per sample (checked in Python too), or null.
+const float* sample_weights(const py::object& o, long N) {
+  if (o.is_none()) return nullptr;
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!py::isinstance<py::array>(o)) throw std::invalid_argument("`sample_weight` must be a NumPy array");
+  const float* w = in_f32(a, "sample_weight", {N});
+  for (long i = 0; i < N; ++i)
+    if (!(w[i] >= 0.0f && w[i] <= 3.4e38f))
+      throw std::invalid_argument("`sample_weight` must hold finite, non-negative values");
+  return w;
+}
+
 py::list metric_list(const StepStats& st, size_t k) {
   py::list l;
   for (size_t i = 0; i < k; ++i) l.append(st.metric_sums[i]);
@@ -195,6 +207,9 @@ void bind_network(py::module_& m) {
       }, py::arg("kind"), py::arg("lr"), py::arg("momentum") = 0.0f, py::arg("nesterov") = false,
          py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999, py::arg("rho") = 0.9,
          py::arg("epsilon") = 1e-7, py::arg("decay") = 0.0)
+      .def("set_learning_rate", [](PyNetwork& n, double lr) { n.net.optimizer().set_learning_rate(lr); },
+           py::arg("lr"),
+           "Change only the learning rate (slots and iterations kept, unlike set_optimizer).")
       .def_property("iterations", [](PyNetwork& n) { return n.net.optimizer().iterations; },
                     [](PyNetwork& n, py::object it) {
                       long long v = 0;
@@ -208,12 +223,14 @@ void bind_network(py::module_& m) {
                     })
       .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
                                long k0, long k1, uint64_t seed, bool sparse, double loss0,
-                               const std::vector<double>& metrics0) {
+                               const std::vector<double>& metrics0, double metric_weight0,
+                               py::object sample_weight) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
         check_targets(n, x, y, sparse);
         Dims sample = dims_of(x, "x");
         const long N = x.shape(0);
+        const float* sw = sample_weights(sample_weight, N);
         if (idx.ndim() != 1 || idx.shape(0) != N) throw std::invalid_argument("`idx` must have one entry per sample");
         const int64_t* pi = idx.data();
         for (long i = 0; i < N; ++i)
@@ -230,38 +247,45 @@ void bind_network(py::module_& m) {
         StepStats total;
         total.loss = loss0;
         for (size_t m = 0; m < metrics0.size() && m < 8; ++m) total.metric_sums[m] = metrics0[m];
+        total.metric_weight = metric_weight0;
         int failure = STEP_OK;
         long done;
         {
           ExclusiveHold hold(*n.lock);
           done = run_native([&] {
             return n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed,
-                                       dl.data(), total, &failure);
+                                       dl.data(), total, &failure, sw);
           });
         }
         for (long k = 0; k < k1 - k0; ++k)
           losses.mutable_data()[k] = k < done + (failure ? 1 : 0) ? (float)dl[k] : 0.0f;
         // stopped between batches: the poller ran the signal handlers, which set the error
         if (done < k1 - k0 && failure == STEP_OK && PyErr_Occurred()) throw py::error_already_set();
-        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, failure);
+        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, failure,
+                              total.metric_weight);
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
          py::arg("seed") = 0, py::arg("sparse") = false, py::arg("loss0") = 0.0,
-         py::arg("metrics0") = std::vector<double>{},
+         py::arg("metrics0") = std::vector<double>{}, py::arg("metric_weight0") = 0.0,
+         py::arg("sample_weight") = py::none(),
          "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, "
-         "failure) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the sums continue "
-         "from loss0 and metrics0.")
-      .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse) {
+         "failure, metric_weight) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the "
+         "sums continue from loss0, metrics0 and metric_weight0 (what metric sums are divided by: samples, or "
+         "the timesteps used under a mask).")
+      .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse,
+                          py::object sample_weight) {
         const float* px = in_f32(x, "x");
         const float* pyv = in_f32(y, "y");
         check_targets(n, x, y, sparse);
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
         Dims sample = dims_of(x, "x");
         const long N = x.shape(0), xl = per_sample(x), yl = per_sample(y);
+        const float* sw = sample_weights(sample_weight, N);
         StepStats total;
         SharedHold hold(*n.lock);
-        run_native([&] { n.net.evaluate_batches(px, xl, sample, pyv, yl, N, bs, total); });
-        return py::make_tuple(total.loss, metric_list(total, 8), total.samples);
-      }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false)
+        run_native([&] { n.net.evaluate_batches(px, xl, sample, pyv, yl, N, bs, total, sw); });
+        return py::make_tuple(total.loss, metric_list(total, 8), total.samples, total.metric_weight);
+      }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false,
+         py::arg("sample_weight") = py::none())
       .def("predict", [](PyNetwork& n, py::array x, long bs, py::array out) {
         const float* px = in_f32(x, "x");
         Dims sample = dims_of(x, "x");

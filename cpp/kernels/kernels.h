@@ -250,11 +250,17 @@ struct LstmState {
   // recurrent dropout (Keras: h_{t-1} * mask in the recurrent product, one mask per sequence)
   Buffer rmask;              // (B, H) mask, or size 0 when off
   Buffer hm, h0m;            // (B, T, H) and (B, H): masked hidden states fed to the GEMM
+  // Keras masks: (B, T) 1 = use the step, 0 = skip it (state carried through), in
+  // processing order (reversed with go_backwards); size 0 when there is none.
+  Buffer tmask;
+  Buffer dcm;                // (B, H): dL/dc carried across a skipped step in backward
 };
 
 // lstm_forward: run the whole sequence.
 //   x (B, T, I); W (I, 4H); U (H, 4H); bias (4H) or null; h0, c0 (B, H) or null (zeros)
 //   rmask (B, H) or null: recurrent dropout mask multiplying h_{t-1} in the recurrent GEMM
+//   tmask (B, T) or null, in input time order: 0 skips step t of row b (Keras masking: h and
+//   c are carried through unchanged, so the output at a skipped step is the previous one)
 //   for_backward false (inference): s.gates keeps pre-activations and s.tc is not written;
 //   lstm_backward must not be called on such a pass
 //   results live in `s`: s.h (B, T, H) hidden states in processing order, the final state
@@ -262,7 +268,7 @@ struct LstmState {
 void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   const float* bias, const float* h0, const float* c0, long B, long T, long I,
                   long H, int act, int ract, bool go_backwards, const float* rmask = nullptr,
-                  bool for_backward = true);
+                  bool for_backward = true, const float* tmask = nullptr);
 
 // lstm_backward: BPTT over the sequence of the last lstm_forward on `s`.
 //   dy  (B, T, H) gradient of every output (dy_seq) or (B, H) of the last output; or null
@@ -303,6 +309,14 @@ enum Metric { MET_BINARY_ACC = 0, MET_CAT_ACC = 1, MET_SPARSE_ACC = 2, MET_MSE =
 extern const char* const kMetricNames[MET_COUNT];  // indexed by Metric
 int metric_from_name(const std::string& name);      // throws std::invalid_argument
 double metric_sum(int metric, const float* y_true, const float* y_pred, long rows, long n);
+// Keras sample weights and masks: row r of the loss weighs w_r (0: a masked timestep, left
+// out). The loss is sum_r w_r l_r / denom (0 when denom is 0: Keras' divide_no_nan), with
+// its gradient in `grad`; the metric sum is sum_r w_r m_r.
+double loss_forward_backward_weighted(int loss, const float* y_true, const float* y_pred,
+                                      float* grad, long rows, long n, const float* w,
+                                      double denom);
+double metric_sum_weighted(int metric, const float* y_true, const float* y_pred, long rows,
+                           long n, const float* w);
 
 // ---- optimizers (optimizers.cpp), in place on float32 buffers -----------------------------
 // Hyper-parameters are doubles (Python floats): derived constants such as 1 - beta are formed

@@ -95,6 +95,36 @@ double loss_forward_backward(int loss, const float* yt, const float* yp, float* 
   }
 }
 
+// The per-row losses of the unweighted function (a row alone: its loss is that row's mean,
+// or its sum over classes for the cross-entropies), weighted and renormalised.
+double loss_forward_backward_weighted(int loss, const float* yt, const float* yp, float* grad,
+                                      long rows, long n, const float* w, double wsum) {
+  const long yl = loss == LOSS_SCCE ? 1 : n;  // target values per row
+  double total = 0.0;
+  for (long r = 0; r < rows; ++r) {
+    float* g = grad ? grad + r * n : nullptr;
+    if (w[r] == 0.0f || wsum == 0.0) {
+      if (g) for (long j = 0; j < n; ++j) g[j] = 0.0f;
+      continue;
+    }
+    total += w[r] * loss_forward_backward(loss, yt + r * yl, yp + r * n, g, 1, n);
+    if (g) {
+      const float scale = (float)(w[r] / wsum);
+      for (long j = 0; j < n; ++j) g[j] *= scale;
+    }
+  }
+  return wsum == 0.0 ? 0.0 : total / wsum;
+}
+
+double metric_sum_weighted(int metric, const float* yt, const float* yp, long rows, long n,
+                           const float* w) {
+  const long yl = metric == MET_SPARSE_ACC ? 1 : n;
+  double total = 0.0;
+  for (long r = 0; r < rows; ++r)
+    if (w[r] != 0.0f) total += w[r] * metric_sum(metric, yt + r * yl, yp + r * n, 1, n);
+  return total;
+}
+
 const char* const kMetricNames[MET_COUNT] = {"binary_accuracy", "categorical_accuracy",
                                              "sparse_categorical_accuracy", "mse", "mae"};
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
@@ -61,6 +62,15 @@ class Layer {
   // A stateful layer keeps the state it had before its last forward, so that a step that
   // fails after it (an interrupt, an error in a later layer) can be undone.
   virtual void rollback_state() {}
+  // Keras masks: `mask` is (B, T), 1 for a timestep to use and 0 for one to skip, of this
+  // layer's sequence input, or null; it stays valid through this step's backward. Called
+  // before forward. A layer that cannot take a mask refuses one (the Python side refuses
+  // such a model before it gets here).
+  virtual void set_input_mask(const float* mask) {
+    if (mask) throw std::invalid_argument("a layer of this model cannot take a mask (Keras masking)");
+  }
+  // The mask of the output of the last forward: null when it has none (the default).
+  virtual const float* output_mask() const { return nullptr; }
   // A frozen layer (Keras `trainable=False`) still passes gradients to the layers below it,
   // but its parameters are left out of Network::params(): no update, no optimizer slots.
   bool trainable = true;
@@ -105,6 +115,16 @@ class LayerParams {
   virtual ~LayerParams() = default;
   // The buffer named `name` of exactly `shape`; null when it is absent and `optional`.
   virtual float* take(const std::string& name, const std::vector<long>& shape, bool optional) = 0;
+};
+
+// A layer that passes its input's mask on unchanged (Dense, Activation, Dropout, ...).
+class MaskPassing : public Layer {
+ public:
+  void set_input_mask(const float* mask) override { mask_ = mask; }
+  const float* output_mask() const override { return mask_; }
+
+ protected:
+  const float* mask_ = nullptr;
 };
 
 // The params of a wrapped layer: names prefixed by the wrapper ("forward/kernel").

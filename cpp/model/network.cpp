@@ -50,12 +50,16 @@ const float* Network::forward_all(const float* x, const Dims& in, bool training,
                                   Dims& out) {
   Dims d = in;
   const float* a = x;
+  const float* mask = nullptr;  // Keras masking: the (B, T) mask of the current activation
   for (size_t i = 0; i < layers_.size(); ++i) {
     Dims nd = layers_[i]->out_dims(d);
     forwarded_ = i + 1;  // from here on layer i may have moved its state (rollback)
+    layers_[i]->set_input_mask(mask);
     a = layers_[i]->forward(a, d, training, mix64(seed + 0x100 * (i + 1)));
+    mask = layers_[i]->output_mask();
     d = nd;
   }
+  out_mask_ = d.seq ? mask : nullptr;
   out = d;
   return a;
 }
@@ -101,11 +105,44 @@ void Network::backward_all(const float* dy) {
 }
 
 static void accumulate_metrics(const std::vector<int>& metrics, const float* y, const float* p,
-                               const Dims& od, StepStats& st) {
-  // Metrics are sums over samples: an element mean per sample (rows of one sample averaged).
+                               const Dims& od, const float* w, StepStats& st) {
   const long rows = od.rows(), per = od.seq ? od.T : 1;
+  // Keras' compiled metrics take the mask but not sample weights (those are for
+  // `weighted_metrics`): the mean over the rows (timesteps) used, across the epoch.
+  if (w) {
+    for (size_t k = 0; k < metrics.size() && k < 8; ++k)
+      st.metric_sums[k] += metric_sum_weighted(metrics[k], y, p, rows, od.F, w);
+    for (long r = 0; r < rows; ++r) st.metric_weight += w[r];
+    return;
+  }
+  // Metrics are sums over samples: an element mean per sample (rows of one sample averaged).
   for (size_t k = 0; k < metrics.size() && k < 8; ++k)
     st.metric_sums[k] += metric_sum(metrics[k], y, p, rows, od.F) / per;
+  st.metric_weight += (double)od.B;
+}
+
+// The weight of each output row: its sample's weight times its mask, or null when neither.
+// The loss divides by the rows used (Keras: sum_over_batch_size, the mask renormalised to the
+// timesteps used; sample weights are not renormalised).
+const float* Network::row_weights(const Dims& od, const float* sw, double* denom) {
+  const long rows = od.rows(), per = od.seq ? od.T : 1;
+  if (!sw && !out_mask_) return nullptr;
+  float* w = roww_.resize(rows);
+  double used = 0.0;
+  for (long r = 0; r < rows; ++r) {
+    const float m = out_mask_ ? out_mask_[r] : 1.0f;
+    w[r] = (sw ? sw[r / per] : 1.0f) * m;
+    used += m;
+  }
+  *denom = used;
+  return w;
+}
+
+// The loss of the network's output (masked timesteps left out, as Keras does).
+double Network::output_loss(const float* y, const float* p, float* gy, const Dims& od,
+                            const float* w, double denom) {
+  if (w) return loss_forward_backward_weighted(loss_, y, p, gy, od.rows(), od.F, w, denom);
+  return loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
 }
 
 double Network::compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed) {
@@ -113,7 +150,9 @@ double Network::compute_gradients(const float* x, const Dims& in, const float* y
     Dims od;
     const float* p = forward_all(x, in, true, seed, od);
     float* gy = gy_.resize(od.size());
-    double loss = loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
+    double denom = 0.0;
+    const float* w = row_weights(od, nullptr, &denom);
+    double loss = output_loss(y, p, gy, od, w, denom);
     zero_grads();
     backward_all(gy);
     return loss;
@@ -121,18 +160,20 @@ double Network::compute_gradients(const float* x, const Dims& in, const float* y
 }
 
 bool Network::train_step(const float* x, const Dims& in, const float* y, StepStats& st,
-                         uint64_t seed) {
+                         uint64_t seed, const float* sw) {
   const int failure = guarded([&] {
     Dims od;
     const float* p = forward_all(x, in, true, seed, od);
     float* gy = gy_.resize(od.size());
-    double loss = loss_forward_backward(loss_, y, p, gy, od.rows(), od.F);
+    double denom = 0.0;
+    const float* w = row_weights(od, sw, &denom);
+    double loss = output_loss(y, p, gy, od, w, denom);
     st.loss = loss;
     // The loss must be finite in float32 (what the user sees), and so must every gradient
     // and the updated weights and slots: otherwise nothing is updated and the caller
     // reports the batch.
     if (!std::isfinite((float)loss)) return STEP_BAD_LOSS;
-    accumulate_metrics(metrics_, y, p, od, st);
+    accumulate_metrics(metrics_, y, p, od, out_mask_, st);
     zero_grads();
     backward_all(gy);
     if (interruption_requested()) throw Interrupted();
@@ -153,12 +194,15 @@ bool Network::train_step(const float* x, const Dims& in, const float* y, StepSta
   return true;
 }
 
-void Network::test_step(const float* x, const Dims& in, const float* y, StepStats& st) {
+void Network::test_step(const float* x, const Dims& in, const float* y, StepStats& st,
+                        const float* sw) {
   guarded([&] {
     Dims od;
     const float* p = forward_all(x, in, false, 0, od);
-    double loss = loss_forward_backward(loss_, y, p, nullptr, od.rows(), od.F);
-    accumulate_metrics(metrics_, y, p, od, st);
+    double denom = 0.0;
+    const float* w = row_weights(od, sw, &denom);
+    double loss = output_loss(y, p, nullptr, od, w, denom);
+    accumulate_metrics(metrics_, y, p, od, out_mask_, st);
     st.loss += loss * in.B;
     st.samples += in.B;
   });
@@ -172,11 +216,11 @@ const float* Network::predict_step(const float* x, const Dims& in) {
 }
 
 void Network::evaluate_batches(const float* x, long x_len, const Dims& sample, const float* y,
-                               long y_len, long N, long bs, StepStats& total) {
+                               long y_len, long N, long bs, StepStats& total, const float* sw) {
   for (long s0 = 0; s0 < N; s0 += bs) {
     Dims in = sample;
     in.B = std::min(bs, N - s0);
-    test_step(x + s0 * x_len, in, y + s0 * y_len, total);
+    test_step(x + s0 * x_len, in, y + s0 * y_len, total, sw ? sw + s0 : nullptr);
     if (s0 + bs < N && interruption_requested()) throw Interrupted();
   }
 }
@@ -194,18 +238,21 @@ void Network::predict_batches(float* out, long out_len, const float* x, long x_l
 
 long Network::train_batches(const float* x, long x_len, const Dims& sample, const float* y,
                             long y_len, const int64_t* idx, long N, long bs, long k0, long k1,
-                            uint64_t seed, double* batch_losses, StepStats& total, int* failure) {
+                            uint64_t seed, double* batch_losses, StepStats& total, int* failure,
+                            const float* sw) {
   *failure = STEP_OK;
   long done = 0;
   for (long k = k0; k < k1; ++k) {
     const long s0 = k * bs, s1 = std::min(N, s0 + bs), B = s1 - s0;
     const float* xb;
     const float* yb;
+    const float* swb = nullptr;
     bool contiguous = true;
     for (long i = 1; i < B && contiguous; ++i) contiguous = idx[s0 + i] == idx[s0] + i;
     if (contiguous) {
       xb = x + idx[s0] * x_len;
       yb = y + idx[s0] * y_len;
+      if (sw) swb = sw + idx[s0];
     } else {
       float* xg = xg_.resize(checked_elems({B, x_len}, "a gathered batch"));
       float* yg = yg_.resize(checked_elems({B, y_len}, "a gathered batch"));
@@ -215,11 +262,16 @@ long Network::train_batches(const float* x, long x_len, const Dims& sample, cons
       }
       xb = xg;
       yb = yg;
+      if (sw) {
+        float* wg = swg_.resize(B);
+        for (long i = 0; i < B; ++i) wg[i] = sw[idx[s0 + i]];
+        swb = wg;
+      }
     }
     Dims in = sample;
     in.B = B;
     StepStats st;
-    if (!train_step(xb, in, yb, st, mix64(seed + (uint64_t)k))) {
+    if (!train_step(xb, in, yb, st, mix64(seed + (uint64_t)k), swb)) {
       batch_losses[k - k0] = st.loss;
       *failure = st.failure;
       return done;
@@ -227,6 +279,7 @@ long Network::train_batches(const float* x, long x_len, const Dims& sample, cons
     batch_losses[k - k0] = st.loss / B;
     total.loss += st.loss;
     total.samples += st.samples;
+    total.metric_weight += st.metric_weight;
     for (int m = 0; m < 8; ++m) total.metric_sums[m] += st.metric_sums[m];
     ++done;
     if (k + 1 < k1 && interruption_requested()) break;  // between batches: the caller raises

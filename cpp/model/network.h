@@ -21,6 +21,9 @@ struct StepStats {
   double loss = 0.0;
   double metric_sums[8] = {0};
   long samples = 0;
+  // What the metric sums are divided by: the samples, or with a masked sequence output
+  // (Keras) the timesteps used.
+  double metric_weight = 0.0;
   int failure = STEP_OK;  // of the last train_step
 };
 
@@ -41,8 +44,11 @@ class Network {
   // slot non-finite (weights and slots are then those before the batch). A step that throws
   // (Interrupted, a size error) leaves weights, slots and stateful layers' states as they
   // were.
-  bool train_step(const float* x, const Dims& in, const float* y, StepStats& st, uint64_t seed);
-  void test_step(const float* x, const Dims& in, const float* y, StepStats& st);
+  // sw: one weight per sample (Keras sample_weight / class_weight), or null.
+  bool train_step(const float* x, const Dims& in, const float* y, StepStats& st, uint64_t seed,
+                  const float* sw = nullptr);
+  void test_step(const float* x, const Dims& in, const float* y, StepStats& st,
+                 const float* sw = nullptr);
   // Gradients only (no update): for tests and for callers with their own optimizer.
   double compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed);
   const float* predict_step(const float* x, const Dims& in);  // owned by the last layer
@@ -51,7 +57,8 @@ class Network {
   // batches of bs: evaluate sums into `total`; predict writes every output row. Both stop
   // between batches when interruption_requested() and throw Interrupted.
   void evaluate_batches(const float* x, long x_len, const Dims& sample, const float* y,
-                        long y_len, long N, long bs, StepStats& total);
+                        long y_len, long N, long bs, StepStats& total,
+                        const float* sw = nullptr);
   void predict_batches(float* out, long out_len, const float* x, long x_len, const Dims& sample,
                        long N, long bs);
 
@@ -62,7 +69,8 @@ class Network {
   // thrown inside a batch leaves that batch undone.
   long train_batches(const float* x, long x_len, const Dims& sample, const float* y, long y_len,
                      const int64_t* idx, long N, long bs, long k0, long k1, uint64_t seed,
-                     double* batch_losses, StepStats& total, int* failure);
+                     double* batch_losses, StepStats& total, int* failure,
+                     const float* sw = nullptr);
 
   void reset_states();
   void reset_layer(size_t i) { if (i < layers_.size()) layers_[i]->reset_states(); }
@@ -82,6 +90,9 @@ class Network {
  private:
   const float* forward_all(const float* x, const Dims& in, bool training, uint64_t seed, Dims& out);
   void backward_all(const float* dy);
+  const float* row_weights(const Dims& od, const float* sw, double* denom);
+  double output_loss(const float* y, const float* p, float* gy, const Dims& od, const float* w,
+                     double denom);
   void zero_grads();
   bool grads_finite();  // also records max |g| per parameter for the optimizer's bounds
   template <class F> auto guarded(F&& step) -> decltype(step());
@@ -93,9 +104,10 @@ class Network {
   int loss_ = LOSS_MSE;
   std::vector<int> metrics_;
   Optimizer opt_;
-  Buffer gy_, xg_, yg_;
+  Buffer gy_, xg_, yg_, swg_, roww_;
   std::vector<double> gmax_;
   size_t forwarded_ = 0;  // layers whose forward ran in the current step
+  const float* out_mask_ = nullptr;  // the output's mask after forward_all (Keras masking)
 };
 
 }  // namespace lstmcore

@@ -17,7 +17,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
+#include <string>
 
 namespace lstmcore {
 
@@ -37,6 +39,15 @@ void Optimizer::configure(const OptimizerConfig& o) {
   opt_ = o;
   clear_slots();
   iterations = 0;
+}
+
+void Optimizer::set_learning_rate(double lr) {
+  // apply() scales every update by lr, and update_is_safe bounds the step with it: a finite
+  // float32 value keeps both meaningful (Python checks the same range first).
+  if (!(lr > 0.0) || !(lr <= (double)std::numeric_limits<float>::max()))
+    throw std::invalid_argument("the learning rate must be positive and finite in float32; "
+                                "received " + std::to_string(lr));
+  opt_.lr = lr;
 }
 
 int Optimizer::slots_per_param() const {

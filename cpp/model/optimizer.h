@@ -23,6 +23,10 @@ class Optimizer {
   // New hyperparameters: slots are made anew (zeros) and iterations restart at 0.
   void configure(const OptimizerConfig& o);
   const OptimizerConfig& config() const { return opt_; }
+  // A new learning rate only (Keras' `optimizer.learning_rate = x` during fit, e.g. from a
+  // scheduler callback): slots, iterations and the other hyperparameters stay as they are.
+  // Throws std::invalid_argument unless 0 < lr <= FLT_MAX.
+  void set_learning_rate(double lr);
   int64_t iterations = 0;  // steps taken (Keras `optimizer.iterations`)
 
   int slots_per_param() const;  // 0, 1 (velocity / RMS) or 2 (Adam m, v)

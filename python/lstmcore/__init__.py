@@ -26,7 +26,9 @@ from . import (  # noqa: E402
     metrics,
     models,
     optimizers,
+    preprocessing,
     reference,
+    utils,
 )
 
 if _spin_set:  # libgomp has read it while loading _core: keep it out of child processes
@@ -41,4 +43,4 @@ __version__ = _core.build_info()["version"]
 
 __all__ = ["Sequential", "load_model", "set_seed", "set_num_threads", "get_num_threads",
            "build_info", "plot_history", "__version__", "layers", "models", "optimizers",
-           "losses", "metrics", "callbacks", "reference"]
+           "losses", "metrics", "callbacks", "reference", "preprocessing", "utils"]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import _core
 
-_state = {"rng": np.random.default_rng()}
+# The generator behind initialisers, shuffling and dropout seeds: set by set_seed, else made
+# at first use from NumPy's global generator (see rng()).
+_state = {"rng": None}
+_rng_lock = threading.Lock()
 
 
 def set_seed(seed: int) -> None:
@@ -15,6 +20,10 @@ def set_seed(seed: int) -> None:
     Args:
         seed: a non-negative integer. Two runs after the same ``set_seed`` give
             bit-identical weights, whatever the thread count.
+
+    Without it, the generator is seeded at first use (the first model built) from NumPy's
+    global generator, so that ``numpy.random.seed(n)`` at the top of a script, as Keras
+    tutorials write it, makes two runs repeatable too; with neither, runs differ.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"`seed` must be a non-negative integer; received seed={seed!r}")
@@ -22,8 +31,19 @@ def set_seed(seed: int) -> None:
 
 
 def rng() -> np.random.Generator:
-    """The generator used for initialisers, shuffling and dropout seeds."""
-    return _state["rng"]
+    """The generator used for initialisers, shuffling and dropout seeds.
+
+    Before any ``set_seed``, it is made at first use from one draw of NumPy's global (legacy)
+    generator: after ``numpy.random.seed(7)`` every run draws the same weights and shuffles.
+    A ``numpy.random.seed`` after that first use does not re-seed it (``set_seed`` does)."""
+    r = _state["rng"]
+    if r is None:
+        with _rng_lock:
+            r = _state["rng"]
+            if r is None:
+                r = np.random.default_rng(int(np.random.randint(0, 2**63 - 1, dtype=np.int64)))
+                _state["rng"] = r
+    return r
 
 
 def set_num_threads(n: int) -> None:

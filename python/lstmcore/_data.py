@@ -20,6 +20,7 @@ class DataPrep:
     def _prepare_x(self, x, name="x") -> np.ndarray:
         if not self.layers:
             raise ValueError("this model has no layers: add some with `model.add(...)`")
+        self.layers[0]._check_model_input(x, name)
         a = _arrays.as_float32(x, name)
         if self._input_shape is not None:
             want_rank = len(self._input_shape) + 1
@@ -40,7 +41,7 @@ class DataPrep:
                              f"at least one timestep")
         if self._input_shape is not None:
             spec = self._input_shape
-            if a.shape[-1] != spec[-1]:
+            if spec[-1] is not None and a.shape[-1] != spec[-1]:
                 raise ValueError(f"the model expects {spec[-1]} features per "
                                  f"{'timestep' if want_rank == 3 else 'sample'} (input shape "
                                  f"{self.input_shape}); received `{name}` with shape {a.shape}")
@@ -115,6 +116,57 @@ class DataPrep:
                              f"output {self.output_shape}; received shape {a.shape}.{hint}")
         _arrays.check_finite(a, name)
         return a.reshape((n,) + tuple(out))
+
+    def _prepare_sample_weight(self, sample_weight, class_weight, y, n: int,
+                               name="sample_weight"):
+        """One float32 weight per sample from Keras' ``sample_weight`` (shape (n,)) and
+        ``class_weight`` ({class: weight}; the class of a sample is its integer label, the
+        argmax of a one-hot row, or the rounded value of a single output), multiplied when
+        both are given; None when neither is."""
+        w = None
+        if sample_weight is not None:
+            w = _arrays.as_float32(sample_weight, name)
+            if w.ndim == 2 and w.shape[1] == 1:
+                w = w.reshape(-1)
+            if w.ndim != 1 or w.shape[0] != n:
+                raise ValueError(f"`{name}` must hold one weight per sample, shape ({n},); "
+                                 f"received shape {w.shape}")
+            _arrays.check_finite(w, name)
+            if (w < 0).any():
+                raise ValueError(f"`{name}` must be non-negative; received "
+                                 f"{float(w.min())} at index {int(w.argmin())}")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict) or not class_weight:
+                raise ValueError(f"`class_weight` must be a dict {{class index: weight}}; "
+                                 f"received {class_weight!r:.100}")
+            cw = {}
+            for k, v in class_weight.items():
+                try:
+                    key, val = int(k), float(v)
+                except (TypeError, ValueError):
+                    raise ValueError(f"`class_weight` maps integer classes to numbers; received "
+                                     f"{k!r:.50}: {v!r:.50}") from None
+                if key != k or key < 0 or not np.isfinite(val) or val < 0:
+                    raise ValueError(f"`class_weight` maps class indices >= 0 to finite, "
+                                     f"non-negative weights; received {k!r:.50}: {v!r:.50}")
+                cw[key] = val
+            labels = y.reshape(n, -1)
+            if self.loss == "sparse_categorical_crossentropy":
+                if labels.shape[1] != 1:
+                    raise ValueError("`class_weight` needs one label per sample; for sequence "
+                                     "targets pass `sample_weight` instead (Keras)")
+                labels = labels[:, 0]
+            elif self._sample_output_shape() and len(self._sample_output_shape()) > 1:
+                raise ValueError("`class_weight` is not supported for sequence (3D) targets; "
+                                 "pass `sample_weight` instead (Keras)")
+            elif labels.shape[1] > 1:
+                labels = labels.argmax(axis=1)
+            else:
+                labels = np.round(labels[:, 0])
+            table = np.array([cw.get(c, 1.0) for c in range(int(labels.max()) + 1)], np.float32)
+            cw_w = table[labels.astype(np.int64)]
+            w = cw_w if w is None else (w * cw_w).astype(np.float32)
+        return None if w is None else np.ascontiguousarray(w, dtype=np.float32)
 
     def _prepare_xy(self, x, y):
         """Validated (x, y); builds the model from x first when it has no input shape yet

@@ -31,7 +31,7 @@ from . import optimizers as optimizers_mod
 from ._progress import Progbar
 from .callbacks import CallbackList, History
 
-_FIT_UNSUPPORTED = ("sample_weight", "class_weight", "steps_per_epoch", "validation_steps",
+_FIT_UNSUPPORTED = ("steps_per_epoch", "validation_steps",
                     "validation_freq", "validation_batch_size", "max_queue_size", "workers",
                     "use_multiprocessing")
 
@@ -67,7 +67,9 @@ class Trainer:
             optimizer: name ('sgd', 'adam', 'rmsprop') or an optimizer instance.
             loss: 'mse'/'mean_squared_error', 'mae', 'binary_crossentropy',
                 'categorical_crossentropy', 'sparse_categorical_crossentropy'.
-            metrics: list of 'accuracy'/'acc', 'mse', 'mae' (and the explicit accuracies).
+            metrics: list of 'accuracy'/'acc', 'mse', 'mae' (and the explicit accuracies),
+                or the functions of ``lstmcore.metrics`` (logged under their ``__name__``:
+                ``metrics.mae`` as ``'mean_absolute_error'``, as Keras does).
         """
         with self._guard.mutex:
             self._compile(optimizer, loss, metrics, loss_weights, weighted_metrics, **kwargs)
@@ -89,8 +91,9 @@ class Trainer:
             metrics = [metrics]
         elif isinstance(metrics, dict):
             raise ValueError("`metrics` must be a list for a Sequential model")
-        metrics = list(metrics)
-        # resolve names now (errors before any change); codes once the output width is known
+        # metric functions become their names (Keras' History keys; what a model file stores);
+        # resolved now (errors before any change), codes once the output width is known
+        metrics = [metrics_mod.name_of(m) for m in metrics]
         for m in metrics:
             metrics_mod.resolve(m, loss_name, 2)
         if len(metrics) > 8:
@@ -204,6 +207,8 @@ class Trainer:
                 raise TypeError(f"`{k}` is an argument of the model's first layer, not of fit(): "
                                 f"write e.g. LSTM(2, {k}={kwargs[k]!r}) when defining the model, "
                                 f"then call fit(X, y, ...)")
+        sample_weight = kwargs.pop("sample_weight", None)
+        class_weight = kwargs.pop("class_weight", None)
         _reject_kwargs("fit", kwargs, _FIT_UNSUPPORTED)
         self._check_compiled("fit")
         verbose = _verbosity(verbose)
@@ -221,20 +226,29 @@ class Trainer:
                 raise ValueError(f"`seed` must be a non-negative integer; received seed={seed!r}")
         x, y = self._prepare_xy(x, y)
         n_all = x.shape[0]
+        sw = self._prepare_sample_weight(sample_weight, class_weight, y, n_all)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("`validation_data` must be a tuple (x_val, y_val)")
+                raise ValueError("`validation_data` must be a tuple (x_val, y_val) or "
+                                 "(x_val, y_val, sample_weight_val)")
             vx = self._prepare_x(validation_data[0], "x_val")
             vy = self._prepare_y(validation_data[1], vx.shape[0], "y_val")
-            val = (vx, vy)
+            vsw = None
+            if len(validation_data) == 3:
+                vsw = self._prepare_sample_weight(validation_data[2], None, vy, vx.shape[0],
+                                                  "sample_weight_val")
+            val = (vx, vy, vsw)
         elif vs > 0.0:
             split = int(math.floor(n_all * (1.0 - vs)))
             if split < 1 or split >= n_all:
                 raise ValueError(f"`validation_split={validation_split}` leaves "
                                  f"{'no training' if split < 1 else 'no validation'} samples out of {n_all}")
-            val = (np.ascontiguousarray(x[split:]), np.ascontiguousarray(y[split:]))
+            val = (np.ascontiguousarray(x[split:]), np.ascontiguousarray(y[split:]),
+                   None if sw is None else np.ascontiguousarray(sw[split:]))
             x, y = np.ascontiguousarray(x[:split]), np.ascontiguousarray(y[:split])
+            if sw is not None:
+                sw = np.ascontiguousarray(sw[:split])
         n = x.shape[0]
         bs = self._batch_size_for(batch_size, n, "fit")
         val_bs = None
@@ -271,7 +285,7 @@ class Trainer:
             idx = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
             epoch_seed = int(rng.integers(0, 2**63 - 1))
             bar = Progbar(n, verbose)
-            loss_sum, msums, samples = 0.0, np.zeros(len(self._metric_names)), 0
+            loss_sum, msums, samples, mweight = 0.0, np.zeros(len(self._metric_names)), 0, 0.0
             msums_list = []
             k = 0
             failed = None
@@ -283,15 +297,16 @@ class Trainer:
                 try:
                     # the sums continue natively batch by batch: the epoch's loss does not
                     # depend on how batches were grouped into calls (which follows timings)
-                    done, blosses, loss_sum, ms, cnt, failure = net.train_batches(
-                        x, y2, idx, bs, k, k1, epoch_seed, sparse, loss_sum, msums_list)
+                    done, blosses, loss_sum, ms, cnt, failure, mweight = net.train_batches(
+                        x, y2, idx, bs, k, k1, epoch_seed, sparse, loss_sum, msums_list,
+                        mweight, sw)
                 finally:  # Ctrl-C lands here between batches: keep the step count exact
                     self._sync_iterations()
                 dt = time.perf_counter() - t0
                 samples += cnt
                 msums_list = ms
                 msums = np.asarray(ms[:len(self._metric_names)])
-                logs = self._logs(loss_sum, msums, samples)
+                logs = self._logs(loss_sum, msums, samples, mweight)
                 if failure:
                     failed = (k + done, float(blosses[done]), failure)
                     break
@@ -304,7 +319,7 @@ class Trainer:
                     chunk = int(min(4096, max(1, 0.1 / max(dt / done, 1e-7))))
                 if self.stop_training:
                     break
-            logs = self._logs(loss_sum, msums, samples)
+            logs = self._logs(loss_sum, msums, samples, mweight)
             if failed is not None:
                 batch, value, failure = failed
                 logs["loss"] = value
@@ -313,7 +328,7 @@ class Trainer:
                                                          f"batch {batch + 1}"),
                               RuntimeWarning, stacklevel=3)
             if val is not None and failed is None:
-                vres = self._evaluate_arrays(val[0], val[1], val_bs)
+                vres = self._evaluate_arrays(val[0], val[1], val_bs, val[2])
                 logs.update({"val_" + k_: v for k_, v in vres.items()})
             bar.finish(logs)
             cbs.call("on_epoch_end", epoch, dict(logs))
@@ -331,30 +346,34 @@ class Trainer:
                 f"after the previous batch. Lower the learning rate or check the data for "
                 f"extreme values.")
 
-    def _logs(self, loss_sum, msums, samples) -> dict:
+    def _logs(self, loss_sum, msums, samples, mweight) -> dict:
+        """The loss is a mean over samples; a metric over what the native side weighed it by:
+        the samples, or the timesteps used when a mask reaches the output (Keras)."""
         logs = {"loss": float(loss_sum / samples) if samples else float("nan")}
         if not self._metric_names:
             return logs
         for name, s in zip(self._metric_names, msums):
-            logs[name] = float(s / samples) if samples else float("nan")
+            logs[name] = float(s / mweight) if mweight else float("nan")
         return logs
 
-    def _evaluate_arrays(self, x, y, bs) -> dict:
+    def _evaluate_arrays(self, x, y, bs, sw=None) -> dict:
         sparse = self.loss == "sparse_categorical_crossentropy"
         y2 = y.reshape(x.shape[0], -1)
-        lsum, ms, cnt = self._run_inference(lambda net: net.evaluate(x, y2, bs, sparse))
-        return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt)
+        lsum, ms, cnt, mw = self._run_inference(lambda net: net.evaluate(x, y2, bs, sparse, sw))
+        return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt, mw)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
         """Loss (and metrics) on data: the loss alone when no metric was compiled, else
         ``[loss, metric, ...]``; means over samples (batches weighted by their size)."""
-        _reject_kwargs("evaluate", kwargs, ("sample_weight", "steps", "callbacks"))
+        sample_weight = kwargs.pop("sample_weight", None)
+        _reject_kwargs("evaluate", kwargs, ("steps", "callbacks"))
         self._check_compiled("evaluate")
         verbose = _verbosity(verbose)
         x, y = self._prepare_xy(x, y)
+        sw = self._prepare_sample_weight(sample_weight, None, y, x.shape[0])
         bs = self._batch_size_for(batch_size, x.shape[0], "evaluate")
         bar = Progbar(x.shape[0], verbose)
-        logs = self._evaluate_arrays(x, y, bs)
+        logs = self._evaluate_arrays(x, y, bs, sw)
         bar.finish(logs)
         return self._returned(logs, return_dict)
 
@@ -388,15 +407,17 @@ class Trainer:
         """The model's outputs, read as probabilities (Keras 2)."""
         return self.predict(x, batch_size=batch_size, verbose=verbose)
 
-    def train_on_batch(self, x, y, reset_metrics=True, return_dict=False):
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, reset_metrics=True,
+                       return_dict=False):
         """One optimizer step on one batch; returns the loss or ``[loss, *metrics]``."""
         self._check_compiled("train_on_batch")
         with self._guard.mutex:
-            return self._train_on_batch(x, y, return_dict)
+            return self._train_on_batch(x, y, return_dict, sample_weight, class_weight)
 
-    def _train_on_batch(self, x, y, return_dict):
+    def _train_on_batch(self, x, y, return_dict, sample_weight=None, class_weight=None):
         x, y = self._prepare_xy(x, y)
         n = x.shape[0]
+        sw = self._prepare_sample_weight(sample_weight, class_weight, y, n)
         self._check_exact_batch(n, "trains on")
         sparse = self.loss == "sparse_categorical_crossentropy"
         # the seed only keys dropout masks: no draw (~1 us) for a model without dropout
@@ -404,8 +425,9 @@ class Trainer:
         if self._batch_index is None or len(self._batch_index) != n:
             self._batch_index = np.arange(n, dtype=np.int64)
         try:
-            done, blosses, lsum, ms, cnt, failure = self._native().train_batches(
-                x, y.reshape(n, -1), self._batch_index, n, 0, 1, seed, sparse)
+            done, blosses, lsum, ms, cnt, failure, mw = self._native().train_batches(
+                x, y.reshape(n, -1), self._batch_index, n, 0, 1, seed, sparse,
+                sample_weight=sw)
         finally:
             self._sync_iterations()
         if failure:
@@ -414,14 +436,15 @@ class Trainer:
             logs = {"loss": float(blosses[0])}
             logs.update({m: float("nan") for m in self._metric_names})
         else:
-            logs = self._logs(lsum, ms, cnt)
+            logs = self._logs(lsum, ms, cnt, mw)
         return self._returned(logs, return_dict)
 
-    def test_on_batch(self, x, y, reset_metrics=True, return_dict=False):
+    def test_on_batch(self, x, y, sample_weight=None, reset_metrics=True, return_dict=False):
         """Loss (and metrics) on one batch, without updating."""
         self._check_compiled("test_on_batch")
         x, y = self._prepare_xy(x, y)
-        return self._returned(self._evaluate_arrays(x, y, x.shape[0]), return_dict)
+        sw = self._prepare_sample_weight(sample_weight, None, y, x.shape[0])
+        return self._returned(self._evaluate_arrays(x, y, x.shape[0], sw), return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch (a stateful model continues its state)."""

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import collections
+import csv
 import math
+import os
 import warnings
+
+import numpy as np
 
 
 class Callback:
@@ -223,6 +228,213 @@ class ModelCheckpoint(Callback):
             self.model.save(path)
 
 
+class ReduceLROnPlateau(Callback):
+    """Reduce the learning rate when a monitored value has stopped improving (Keras 3's
+    semantics).
+
+    After ``patience`` epochs without an improvement of more than ``min_delta``, the
+    learning rate becomes ``max(lr * factor, min_lr)`` (not below ``min_lr``), then
+    ``cooldown`` epochs pass before waiting starts again. The new rate applies from the next
+    batch; the optimizer keeps its state. Every epoch's logs (and so the History) get the
+    current ``'learning_rate'``, as Keras 3 logs it.
+
+    Args:
+        monitor: Default ``'val_loss'``. factor: in (0, 1), default 0.1. patience: default 10.
+        verbose: 1 prints each reduction. mode: 'auto' (max for accuracies, else min), 'min',
+        'max'. min_delta: default 1e-4 (Keras 2's ``epsilon=`` is accepted as its old name).
+        cooldown: default 0. min_lr: default 0.
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        super().__init__()
+        if "epsilon" in kwargs:  # Keras 2's name of min_delta
+            min_delta = kwargs.pop("epsilon")
+        if kwargs:
+            raise TypeError(f"`ReduceLROnPlateau` got unexpected keyword argument(s): "
+                            f"{', '.join(sorted(kwargs))}")
+        try:
+            factor = float(factor)
+        except (TypeError, ValueError):
+            factor = float("nan")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"`ReduceLROnPlateau` expects `factor` in (0, 1) (the learning rate "
+                             f"is multiplied by it); received factor={factor!r}")
+        for arg, v in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"`ReduceLROnPlateau` expects `{arg}` to be a non-negative "
+                                 f"integer; received {arg}={v!r}")
+        try:
+            min_lr = float(min_lr)
+        except (TypeError, ValueError):
+            min_lr = float("nan")
+        if not 0.0 <= min_lr < math.inf:
+            raise ValueError(f"`ReduceLROnPlateau` expects `min_lr` >= 0; received "
+                             f"min_lr={min_lr!r}")
+        self.monitor = monitor
+        self.factor = factor
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.mode = _monitor_op(mode, monitor)
+        self.min_delta = abs(float(min_delta))
+        self.cooldown = int(cooldown)
+        self.min_lr = min_lr
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def _better(self, current, reference) -> bool:
+        if reference is None:
+            return True
+        if self.mode == "min":
+            return current + self.min_delta < reference
+        return current - self.min_delta > reference
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def on_train_begin(self, logs=None):
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` "
+                          f"which is not available. Available metrics are: "
+                          f"{','.join(logs)}.", stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._better(current, self.best):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(optimizer.learning_rate)
+                if old_lr > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                              f"to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of every epoch from ``schedule`` (Keras semantics).
+
+    ``schedule(epoch, lr)`` (epoch counted from 0, the current rate) or, Keras 1/2's form,
+    ``schedule(epoch)`` returns the new rate, a float. The rate reaches the optimizer at once,
+    which keeps its state; every epoch's logs (and so the History) get ``'learning_rate'``.
+
+    Args:
+        schedule: the function. verbose: 1 prints each new rate.
+    """
+
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise ValueError(f"`LearningRateScheduler` expects a function schedule(epoch, lr); "
+                             f"received {schedule!r}")
+        self.schedule = schedule
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        try:  # Keras' order: the (epoch, lr) form, then the old (epoch) one
+            lr = self.schedule(epoch, float(optimizer.learning_rate))
+        except TypeError:
+            lr = self.schedule(epoch)
+        if not isinstance(lr, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. "
+                             f"Got: {lr!r}")
+        optimizer.learning_rate = lr
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+class CSVLogger(Callback):
+    """Write every epoch's logs to a CSV file (Keras semantics): a header ``epoch,<keys>``
+    (keys sorted; ``val_<key>`` columns added when there is no validation data), then one row
+    per epoch, flushed as it is written. Values a later epoch lacks are written ``NA``.
+
+    Args:
+        filename: the file. separator: Default ``','``. append: add to an existing file (its
+            header is kept) instead of overwriting it. Default False.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.sep = separator
+        self.filename = os.fspath(filename)
+        self.append = bool(append)
+        self.writer = None
+        self.keys = None
+        self.append_header = True
+        self.csv_file = None
+
+    def on_train_begin(self, logs=None):
+        self.append_header = True
+        if self.append:
+            if os.path.exists(self.filename):
+                with open(self.filename) as f:
+                    self.append_header = not bool(len(f.readline()))
+            mode = "a"
+        else:
+            mode = "w"
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        # newline="": the csv module writes Keras' "\r\n" row ends itself
+        self.csv_file = open(self.filename, mode, newline="")  # closed at the end of training
+        self.writer = None
+        self.keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+
+        def value(v):
+            if isinstance(v, str):
+                return v
+            if isinstance(v, collections.abc.Iterable) and not (isinstance(v, np.ndarray)
+                                                                 and v.ndim == 0):
+                return f'"[{", ".join(map(str, v))}]"'
+            return v
+
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys.extend([f"val_{k}" for k in self.keys])
+        if self.writer is None:
+            class Dialect(csv.excel):
+                delimiter = self.sep
+
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
+                                         dialect=Dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        row = {"epoch": epoch}
+        row.update((k, value(logs.get(k, "NA"))) for k in self.keys)
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
 class CallbackList:
     """Dispatches hooks to a list of callbacks (used by ``fit``)."""
 
@@ -241,4 +453,5 @@ class CallbackList:
 
 
 __all__ = ["Callback", "History", "EarlyStopping", "TerminateOnNaN", "LambdaCallback",
-           "ModelCheckpoint", "CallbackList"]
+           "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "CSVLogger",
+           "CallbackList"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 
 import numpy as np
 
@@ -54,7 +55,9 @@ class Sequential(Trainer, DataPrep):
 
     # ---- definition -----------------------------------------------------------------------
     def add(self, layer) -> None:
-        """Append a layer. The first layer may carry ``input_shape``/``batch_input_shape``."""
+        """Append a layer. The first layer may carry ``input_shape``/``batch_input_shape``
+        (or ``input_dim``, with ``batch_size``); on a later layer they are ignored with a
+        UserWarning, as Keras ignores them."""
         with self._guard.mutex:
             self._add(layer)
 
@@ -69,9 +72,29 @@ class Sequential(Trainer, DataPrep):
         if isinstance(layer, LSTM) and layer.return_state:
             raise ValueError("`LSTM(return_state=True)` returns a list and cannot be used inside "
                              "Sequential; call the layer on its own to get its state")
+        if self.layers and layer._integer_input:
+            raise ValueError(f"`{type(layer).__name__}` takes integer indices and must be the "
+                             f"first layer; layer `{layer.name}` would follow "
+                             f"`{self.layers[-1].name}`")
+        if self._output_masked() and not layer._supports_masking:
+            source = next(l for l in self.layers if l._output_mask(False))
+            raise ValueError(f"layer `{layer.name}` ({type(layer).__name__}) cannot take the "
+                             f"mask that `{source.name}` ({type(source).__name__}) starts "
+                             f"(Keras masking: Embedding(mask_zero=True) or Masking). End the "
+                             f"mask first, e.g. with return_sequences=False on the recurrent "
+                             f"layer before it, or drop mask_zero/Masking.")
+        ignored = None
         if self.layers and layer._batch_input_shape is not None:
-            raise ValueError(f"only the first layer may set an input shape; layer `{layer.name}` "
-                             f"has {layer._batch_input_shape}")
+            # Keras 2 ignores the shape arguments of later layers (scripts give input_dim to
+            # every Dense, batch_input_shape to every stateful LSTM); Keras 3 warns about them.
+            # Ignored here, with a warning, and dropped so that the layer's config does not
+            # carry it (restored if the add fails).
+            ignored = layer._batch_input_shape
+            warnings.warn(f"layer `{layer.name}` is not the first layer of the model: its input "
+                          f"shape {ignored} (input_shape/batch_input_shape/input_dim/batch_size) "
+                          f"is ignored, as Keras does; the model's input shape comes from the "
+                          f"first layer", UserWarning, stacklevel=3)
+            layer._batch_input_shape = None
         if not self.layers and layer._batch_input_shape is not None:
             bis = layer._batch_input_shape
             self._fixed_batch = bis[0]
@@ -85,9 +108,18 @@ class Sequential(Trainer, DataPrep):
             except Exception:
                 self.layers.pop()
                 layer._model = None
+                if ignored is not None:
+                    layer._batch_input_shape = ignored
                 raise
         if self._compiled:
             self._resolve_metrics()  # 'accuracy' depends on the final output width
+
+    def _output_masked(self) -> bool:
+        """Whether the output of the layers so far carries a Keras mask."""
+        masked = False
+        for layer in self.layers:
+            masked = layer._output_mask(masked)
+        return masked
 
     def _build(self, input_shape) -> None:
         shape = tuple(input_shape)
@@ -252,6 +284,15 @@ class Sequential(Trainer, DataPrep):
         net.set_optimizer(self.optimizer._kind, **args)
         net.iterations = self.optimizer.iterations
 
+    def _learning_rate_changed(self, optimizer, lr: float) -> None:
+        """optimizer.learning_rate was set: the training executor takes the new rate for the
+        next step, keeping slots and iterations (set_optimizer would reset them). Under the
+        mutation lock: never in the middle of a native training call."""
+        with self._guard.mutex:
+            if self._net is not None:
+                self._net.set_learning_rate(lr)
+            optimizer._learning_rate = lr
+
     def _sync_iterations(self) -> None:
         if self._net is not None and self.optimizer is not None:
             self.optimizer.iterations = int(self._net.iterations)
@@ -340,11 +381,17 @@ class Sequential(Trainer, DataPrep):
         return cls([deserialize(c) for c in config["layers"]], name=config.get("name"))
 
     def save(self, filepath) -> None:
-        """Save architecture, weights, compile settings and optimizer state to one file."""
+        """Save architecture, weights, compile settings and optimizer state to one file: a
+        zip of JSON and ``.npy`` arrays that ``lstmcore.models.load_model`` reads, whatever
+        the file's name (a ``.h5``/``.hdf5``/``.keras`` name gets a warning: it is not
+        Keras' format)."""
+        _warn_foreign_suffix(filepath, "save")
         with self._guard.mutex:
             saving.save_model(self, filepath)
 
     def save_weights(self, filepath) -> None:
+        """Save the weights alone (lstmcore's file format; see ``save``)."""
+        _warn_foreign_suffix(filepath, "save_weights")
         with self._guard.mutex:
             saving.save_weights(self, filepath)
 
@@ -359,6 +406,28 @@ class Sequential(Trainer, DataPrep):
         with self._guard.mutex:
             data = saving.model_to_bytes(self)
         return model_from_bytes(data)
+
+
+_KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+def _warn_foreign_suffix(filepath, method: str) -> None:
+    """Keras 2 scripts save to 'model.h5': lstmcore writes its own format under any name, so
+    say so rather than leave an HDF5-named file that h5py and Keras cannot open. (Writing
+    Keras' own formats is the interop module's job.)"""
+    try:
+        name = os.fspath(filepath)
+    except TypeError:
+        return  # saving reports the bad path itself
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix in _KERAS_SUFFIXES:
+        warnings.warn(f"`{method}({name!r})`: lstmcore writes its own format whatever the file "
+                      f"name, a zip of JSON and .npy arrays that lstmcore.models.load_model "
+                      f"reads, not {'HDF5' if suffix != '.keras' else 'a Keras archive'}: Keras "
+                      f"and h5py cannot open it. Name the file e.g. 'model.lstmcore' to "
+                      f"silence this warning.", UserWarning, stacklevel=3)
 
 
 def load_model(filepath, compile=True):

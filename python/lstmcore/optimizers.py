@@ -77,16 +77,27 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
-        self._learning_rate = _number(value, "learning_rate", type(self).__name__, lo=0.0,
-                                      lo_open=True)
+        self._set_learning_rate(value, "learning_rate")
 
     @property
     def lr(self) -> float:
+        """Keras 2's name of ``learning_rate`` (reads and writes the same value)."""
         return self._learning_rate
 
     @lr.setter
     def lr(self, value) -> None:
-        self._learning_rate = _number(value, "lr", type(self).__name__, lo=0.0, lo_open=True)
+        self._set_learning_rate(value, "lr")
+
+    def _set_learning_rate(self, value, arg: str) -> None:
+        """Checked, then passed on to the compiled model's native optimizer at once (also in
+        the middle of fit, e.g. from a callback), which keeps its slots and step count."""
+        lr = _number(value, arg, type(self).__name__, lo=0.0, lo_open=True)
+        ref = getattr(self, "_model", None)
+        model = ref() if ref is not None else None
+        if model is not None and model.optimizer is self:
+            model._learning_rate_changed(self, lr)
+        else:
+            self._learning_rate = lr
 
     # -- state, as Keras 2 names it: [iterations, *slots] -------------------------------------
     def get_weights(self) -> list:

@@ -206,6 +206,23 @@ static void test_network(std::mt19937& g) {
     last = st.loss / B;
   }
   CHECK(last < first * 0.5, "%s network did not learn: %g -> %g", kt().name, first, last);
+  // set_learning_rate changes the rate only: the step count, slots and kind are kept, and a
+  // rate that is not positive and finite in float32 is refused, changing nothing.
+  Optimizer& opt = net.optimizer();
+  const int64_t it = opt.iterations;
+  const float m0 = net.optimizer_slots()[0]->data[0];
+  opt.set_learning_rate(0.001);
+  CHECK(opt.iterations == it && opt.config().lr == 0.001 && opt.config().kind == OPT_ADAM &&
+        net.optimizer_slots()[0]->data[0] == m0, "set_learning_rate changed more than lr");
+  for (double bad : {0.0, -1.0, 1e39, std::nan("")}) {
+    bool refused = false;
+    try {
+      opt.set_learning_rate(bad);
+    } catch (const std::invalid_argument&) {
+      refused = true;
+    }
+    CHECK(refused && opt.config().lr == 0.001, "set_learning_rate(%g) was not refused", bad);
+  }
 }
 
 // The drivers called from inside the caller's own parallel region: nested teams get one

@@ -4,7 +4,7 @@
 namespace lstmcore {
 namespace {
 
-class ActivationLayer : public Layer {
+class ActivationLayer : public MaskPassing {
  public:
   explicit ActivationLayer(int act) : act_(act) {}
   Dims out_dims(const Dims& in) const override { return in; }

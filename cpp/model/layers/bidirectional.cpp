@@ -89,6 +89,11 @@ class BidirectionalLayer : public Layer {
     return p;
   }
   void reset_states() override { fwd_->reset_states(); bwd_->reset_states(); }
+  void set_input_mask(const float* mask) override {
+    fwd_->set_input_mask(mask);
+    bwd_->set_input_mask(mask);
+  }
+  const float* output_mask() const override { return fwd_->output_mask(); }
   bool stateful() const override { return fwd_->stateful(); }
   void rollback_state() override { fwd_->rollback_state(); bwd_->rollback_state(); }
 
@@ -116,6 +121,10 @@ std::unique_ptr<Layer> make_bidirectional_layer(const LayerConfig& c, LayerParam
   if (fc.kind() == "bidirectional") throw std::invalid_argument("`Bidirectional` cannot wrap a Bidirectional");
   fc.set("go_backwards", false);
   bc.set("go_backwards", true);
+  if (fc.get_bool("return_sequences", false)) {  // Keras: zeros at skipped steps of both
+    fc.set("zero_output_for_mask", true);
+    bc.set("zero_output_for_mask", true);
+  }
   PrefixedParams fp(p, "forward/"), bp(p, "backward/");
   auto fwd = make_layer(fc, fp);
   auto bwd = make_layer(bc, bp);

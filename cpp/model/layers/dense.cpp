@@ -6,7 +6,7 @@
 namespace lstmcore {
 namespace {
 
-class DenseLayer : public Layer {
+class DenseLayer : public MaskPassing {
  public:
   DenseLayer(long units, long input_dim, int act, float* W, float* b)
       : U_(units), D_(input_dim), act_(act), W_(W), b_(b) {

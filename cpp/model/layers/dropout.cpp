@@ -6,7 +6,7 @@
 namespace lstmcore {
 namespace {
 
-class DropoutLayer : public Layer {
+class DropoutLayer : public MaskPassing {
  public:
   explicit DropoutLayer(float rate) : rate_(rate) {}
   Dims out_dims(const Dims& in) const override { return in; }

@@ -12,6 +12,7 @@ struct LstmConfig {
   long units = 0, input_dim = 0;
   int act = ACT_TANH, ract = ACT_SIGMOID;
   bool return_sequences = false, stateful = false, go_backwards = false;
+  bool zero_output_for_mask = false;  // Keras: set by Bidirectional when returning sequences
   float dropout = 0.0f, recurrent_dropout = 0.0f;
 };
 
@@ -75,14 +76,18 @@ class LstmLayer : public Layer {
       rmask = m;
     }
     lstm_forward(st_, x, W_, U_, b_, h0, c0, B, T, I_, H, cfg_.act, cfg_.ract, cfg_.go_backwards,
-                 rmask, training);
+                 rmask, training, tmask_);
     if (cfg_.stateful) {
       for (long b = 0; b < B; ++b) {
         std::memcpy(hs_.data + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
         std::memcpy(cs_.data + b * H, st_.c.data + (b * T + T - 1) * H, sizeof(float) * H);
       }
     }
-    if (cfg_.return_sequences) return st_.h.data;
+    zeroed_ = false;
+    if (cfg_.return_sequences) {
+      if (tmask_ && (cfg_.zero_output_for_mask || h0)) return masked_outputs(B, T, H);
+      return st_.h.data;
+    }
     float* y = out_.resize(checked_elems({B, H}, "LSTM output"));
     for (long b = 0; b < B; ++b)
       std::memcpy(y + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
@@ -90,6 +95,13 @@ class LstmLayer : public Layer {
   }
   const float* backward(const float* dy, bool need_dx) override {
     const long B = in_.B, T = in_.T;
+    if (zeroed_) {  // outputs fixed at zero have no gradient
+      const long H = cfg_.units;
+      float* d = dyz_.resize(checked_elems({B, T, H}, "LSTM output gradient"));
+      for (long k = 0; k < B * T; ++k)
+        for (long j = 0; j < H; ++j) d[k * H + j] = outmask_.data[k] != 0.0f ? dy[k * H + j] : 0.0f;
+      dy = d;
+    }
     float* dx = need_dx ? dx_.resize(checked_elems({B, T, I_}, "LSTM input gradient")) : nullptr;
     lstm_backward(st_, dx, dW_, dU_, db_, nullptr, nullptr, dy,
                   cfg_.return_sequences, nullptr, nullptr, W_, U_);
@@ -115,6 +127,8 @@ class LstmLayer : public Layer {
     saved_B_ = -1;  // nothing to roll back to
   }
   bool stateful() const override { return cfg_.stateful; }
+  void set_input_mask(const float* mask) override { tmask_ = mask; }
+  const float* output_mask() const override { return cfg_.return_sequences ? tmask_ : nullptr; }
   void rollback_state() override {
     if (!cfg_.stateful || saved_B_ < 0) return;
     state_B_ = saved_B_;
@@ -136,6 +150,33 @@ class LstmLayer : public Layer {
   bool dropping_ = false;
   Dims in_;
   LstmState st_;
+  // masks
+  const float* tmask_ = nullptr;
+  bool zeroed_ = false;        // the last forward fixed some outputs at zero
+  Buffer outmask_, masked_out_, dyz_;
+
+  // Keras' outputs at skipped steps of a returned sequence: the previous output, which is
+  // zero before the first step used (the state itself starts from h0), or zero at every
+  // skipped step with zero_output_for_mask. The mask is in processing order (st_.tmask).
+  const float* masked_outputs(long B, long T, long H) {
+    float* om = outmask_.resize(checked_elems({B, T}, "LSTM output mask"));
+    const float* tm = st_.tmask.data;
+    for (long b = 0; b < B; ++b) {
+      bool seen = false;
+      for (long t = 0; t < T; ++t) {
+        const bool use = tm[b * T + t] != 0.0f;
+        seen = seen || use;
+        om[b * T + t] = (cfg_.zero_output_for_mask ? use : seen) ? 1.0f : 0.0f;
+      }
+    }
+    float* y = masked_out_.resize(checked_elems({B, T, H}, "LSTM output"));
+    for (long k = 0; k < B * T; ++k) {
+      if (om[k] != 0.0f) std::memcpy(y + k * H, st_.h.data + k * H, sizeof(float) * H);
+      else std::memset(y + k * H, 0, sizeof(float) * H);
+    }
+    zeroed_ = true;
+    return y;
+  }
 };
 
 // config: units, input_dim, activation, recurrent_activation, return_sequences, stateful,
@@ -156,6 +197,7 @@ std::unique_ptr<Layer> make_lstm_layer(const LayerConfig& c, LayerParams& p) {
   cfg.go_backwards = c.get_bool("go_backwards", false);
   cfg.dropout = (float)c.get_float("dropout", 0.0);
   cfg.recurrent_dropout = (float)c.get_float("recurrent_dropout", 0.0);
+  cfg.zero_output_for_mask = c.get_bool("zero_output_for_mask", false);
   if (!(cfg.dropout >= 0.0f && cfg.dropout < 1.0f) ||
       !(cfg.recurrent_dropout >= 0.0f && cfg.recurrent_dropout < 1.0f))
     throw std::invalid_argument("`dropout` and `recurrent_dropout` must be in [0, 1)");

@@ -33,6 +33,9 @@ class TimeDistributedLayer : public Layer {
   void reset_states() override { inner_->reset_states(); }
   bool stateful() const override { return inner_->stateful(); }
   void rollback_state() override { inner_->rollback_state(); }
+  // The mask is per timestep; the wrapped layer sees rows, not timesteps, and no mask.
+  void set_input_mask(const float* mask) override { mask_ = mask; }
+  const float* output_mask() const override { return mask_; }
 
  private:
   Dims fold(const Dims& in) const {
@@ -48,6 +51,7 @@ class TimeDistributedLayer : public Layer {
   }
   std::unique_ptr<Layer> inner_;
   long features_;  // 0: rows mode; else subsequence mode with this many features per step
+  const float* mask_ = nullptr;
 };
 
 // config: layer (the wrapped layer's config, with its kind); features (subsequence mode only);

@@ -3,12 +3,14 @@
 from .activation import Activation
 from .base import Layer, _show
 from .bidirectional import Bidirectional
-from .convolutional import Conv1D, Convolution1D
+from .conv1d import Conv1D, Convolution1D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .flatten import Flatten
 from .lstm import LSTM
-from .pooling import (
+from .masking import Masking
+from .pooling1d import (
     AveragePooling1D,
     AvgPool1D,
     GlobalAveragePooling1D,
@@ -22,8 +24,8 @@ from .repeat_vector import RepeatVector
 from .time_distributed import TimeDistributed
 
 __all__ = ["Layer", "LSTM", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
-           "Bidirectional", "Conv1D", "Convolution1D", "MaxPooling1D", "MaxPool1D",
-           "AveragePooling1D", "AvgPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D",
+           "Bidirectional", "Embedding", "Masking", "Conv1D", "Convolution1D", "MaxPooling1D",
+           "MaxPool1D", "AveragePooling1D", "AvgPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D",
            "GlobalAveragePooling1D", "GlobalAvgPool1D", "Flatten", "serialize", "deserialize"]
 
 # Every Layer subclass registers itself by class name (Layer.__init_subclass__).

@@ -22,6 +22,7 @@ class Activation(Layer):
 
     _kind = "activation"
     _timestep_wise = True
+    _supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

@@ -104,6 +104,11 @@ class Layer:
         input_shape: per-sample input shape, e.g. ``(timesteps, features)``; first layer only.
         batch_input_shape: ``(batch, timesteps, features)``; fixes the batch size (stateful).
         input_dim, input_length: the Keras 1/2 spelling of ``input_shape=(input_length, input_dim)``.
+        batch_size: with ``input_shape`` (or ``input_dim``), fixes the batch size as Keras 2
+            does: ``LSTM(4, batch_size=1, input_shape=(5, 1))`` is ``batch_input_shape=(1, 5, 1)``.
+
+    A shape argument on any layer but a model's first is ignored, with a warning (Keras 2
+    ignores it silently).
     """
 
     _weight_names: tuple[str, ...] = ()
@@ -116,6 +121,11 @@ class Layer:
     _timestep_wise = False
     # Can TimeDistributed apply it to each subsequence of a 4D input (it takes 3D input)?
     _sequence_wise = False
+    # Keras masking: may the layer receive a mask (a per-timestep mask from Embedding(mask_zero)
+    # or Masking)? What it passes on is `_output_mask`.
+    _supports_masking = False
+    # Does it take integer indices as input (and so must come first)?
+    _integer_input = False
     # Every Layer subclass by class name: what `layers.deserialize` and model files resolve.
     _classes: dict[str, type] = {}
 
@@ -124,7 +134,7 @@ class Layer:
         Layer._classes[cls.__name__] = cls
 
     def __init__(self, name=None, input_shape=None, batch_input_shape=None, input_dim=None,
-                 input_length=None, trainable=True, dtype=None, **kwargs):
+                 input_length=None, trainable=True, dtype=None, batch_size=None, **kwargs):
         cls = type(self).__name__
         if kwargs:
             bad = ", ".join(sorted(map(str, kwargs)))
@@ -159,6 +169,17 @@ class Layer:
             else:
                 self._batch_input_shape = (None, None, int(input_dim)) if self._sequence_input() \
                     else (None, int(input_dim))
+        if batch_size is not None:
+            batch_size = check_positive_int(batch_size, "batch_size", cls)
+            if self._batch_input_shape is None:
+                raise ValueError(f"`{cls}(batch_size=...)` fixes the batch size of the model's "
+                                 f"input and goes with `input_shape=`, e.g. `{cls}(..., "
+                                 f"batch_size={batch_size}, input_shape=(timesteps, features))`")
+            if self._batch_input_shape[0] not in (None, batch_size):
+                raise ValueError(f"`{cls}` received batch_size={batch_size} and batch_input_shape="
+                                 f"{self._batch_input_shape}, whose batch size differs; give one "
+                                 f"of them")
+            self._batch_input_shape = (batch_size,) + self._batch_input_shape[1:]
         self.built = False
         self._weights: list[np.ndarray] = []
         self.input_shape = None   # (None, ...) once built
@@ -171,6 +192,10 @@ class Layer:
     def _uses_dropout(self) -> bool:
         """Whether training draws dropout masks (and so needs a seed)."""
         return False
+
+    def _check_model_input(self, x, name: str) -> None:
+        """As the model's first layer: refuse input values it cannot take (before the
+        float32 conversion). Nothing to check for most layers."""
 
     def _weight_shapes(self, input_shape) -> list[tuple[int, ...]]:
         """The shapes of the weights `build(input_shape)` creates, in Keras order, computed
@@ -185,6 +210,10 @@ class Layer:
     def compute_output_shape(self, input_shape):
         """Per-sample output shape for a per-sample input shape."""
         return input_shape
+
+    def _output_mask(self, input_masked: bool) -> bool:
+        """Whether the layer's output carries a mask, given whether its input does."""
+        return input_masked and self._supports_masking
 
     def _native_config(self, input_shape) -> dict:
         """The native layer's config for a per-sample input shape: str -> bool, int, float,

@@ -70,6 +70,13 @@ class Bidirectional(Layer):
             out = out[:-1] + (2 * out[-1],)
         return out
 
+    @property
+    def _supports_masking(self) -> bool:
+        return self.forward_layer._supports_masking
+
+    def _output_mask(self, input_masked: bool) -> bool:
+        return self.forward_layer._output_mask(input_masked)
+
     def _uses_dropout(self) -> bool:
         return self.forward_layer._uses_dropout()
 

@@ -26,6 +26,7 @@ class Dense(Layer):
     _weight_names = ("kernel", "bias")
     _kind = "dense"
     _timestep_wise = True
+    _supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):

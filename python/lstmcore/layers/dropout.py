@@ -19,6 +19,7 @@ class Dropout(Layer):
 
     _kind = "dropout"
     _timestep_wise = True
+    _supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

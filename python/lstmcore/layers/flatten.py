@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Layer, check_elements
-from .convolutional import check_channels_last
+from .conv1d import check_channels_last
 
 
 class Flatten(Layer):

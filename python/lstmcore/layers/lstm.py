@@ -42,6 +42,7 @@ class LSTM(Layer):
     _weight_names = ("kernel", "recurrent_kernel", "bias")
     _kind = "lstm"
     _recurrent = True
+    _supports_masking = True  # skipped timesteps carry the state through
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -70,7 +71,8 @@ class LSTM(Layer):
         self.unroll = bool(unroll)  # accepted for Keras compatibility; the native loop never unrolls
         if self.stateful and self._batch_input_shape is not None and self._batch_input_shape[0] is None:
             raise ValueError("a stateful `LSTM` needs a fixed batch size: give the first layer "
-                             "`batch_input_shape=(batch_size, timesteps, features)`")
+                             "`batch_input_shape=(batch_size, timesteps, features)` (or "
+                             "`batch_size=` with `input_shape=`)")
         self._native = None
 
     def _sequence_input(self) -> bool:
@@ -113,6 +115,9 @@ class LSTM(Layer):
 
     def _uses_dropout(self) -> bool:
         return self.dropout > 0 or self.recurrent_dropout > 0
+
+    def _output_mask(self, input_masked: bool) -> bool:
+        return input_masked and self.return_sequences
 
     def _native_config(self, input_shape) -> dict:
         return dict(units=self.units, input_dim=int(input_shape[-1]), activation=self.activation,

@@ -74,6 +74,7 @@ class TimeDistributed(Layer):
         return self.layer.compute_output_shape(input_shape)
 
     _kind = "time_distributed"
+    _supports_masking = True  # the mask is per timestep: it passes through
 
     def _uses_dropout(self) -> bool:
         return self.layer._uses_dropout()

@@ -7,6 +7,7 @@ follow Keras 3.
 
 from .activations import ACTIVATIONS, activation_backward, activation_forward, sigmoid, softmax
 from .dense import dense_backward, dense_forward
+from .embedding import embedding_backward, embedding_forward
 from .gemm import gemm
 from .layers import (
                           MERGE_MODES,
@@ -37,6 +38,8 @@ __all__ = [
     "bidirectional_forward",
     "dense_backward",
     "dense_forward",
+    "embedding_backward",
+    "embedding_forward",
     "gemm",
     "loss_backward",
     "loss_forward",

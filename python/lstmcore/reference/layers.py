@@ -37,7 +37,7 @@ def _unpack_lstm_weights(w, activation, recurrent_activation):
 
 def bidirectional_forward(x, fwd_weights, bwd_weights, merge_mode="concat",
                           return_sequences=False, activation="tanh",
-                          recurrent_activation="sigmoid", initial_state=None):
+                          recurrent_activation="sigmoid", initial_state=None, mask=None):
     """Keras Bidirectional(LSTM) on x (B, T, D) -> (y, cache).
 
     fwd_weights / bwd_weights: dict with 'kernel', 'recurrent_kernel',
@@ -49,6 +49,8 @@ def bidirectional_forward(x, fwd_weights, bwd_weights, merge_mode="concat",
     (B, [T,] H) for 'sum'/'mul'/'ave', a list [y_fwd, y_bwd] for None.
     initial_state: None or [h_fwd, c_fwd, h_bwd, c_bwd] (each (B, H)).
     cache['states'] holds the final (h_fwd, c_fwd, h_bwd, c_bwd).
+    mask (B, T): Keras masking; both directions skip masked steps, and with
+    return_sequences their outputs there are zero (Keras forces zero_output_for_mask).
     """
     if merge_mode not in MERGE_MODES:
         raise ValueError(f"Unknown merge_mode {merge_mode!r}; valid: {MERGE_MODES}")
@@ -58,10 +60,15 @@ def bidirectional_forward(x, fwd_weights, bwd_weights, merge_mode="concat",
         h0f = c0f = h0b = c0b = None
     else:
         h0f, c0f, h0b, c0b = initial_state
-    hs_f, hT_f, cT_f, cache_f = lstm_forward(x, kf, rkf, bf, h0f, c0f, actf, ractf, go_backwards=False)
-    hs_b, hT_b, cT_b, cache_b = lstm_forward(x, kb, rkb, bb, h0b, c0b, actb, ractb, go_backwards=True)
+    hs_f, hT_f, cT_f, cache_f = lstm_forward(x, kf, rkf, bf, h0f, c0f, actf, ractf,
+                                             go_backwards=False, mask=mask)
+    hs_b, hT_b, cT_b, cache_b = lstm_forward(x, kb, rkb, bb, h0b, c0b, actb, ractb,
+                                             go_backwards=True, mask=mask)
+    keep = None if mask is None or not return_sequences else np.asarray(mask, bool)[..., None]
     if return_sequences:
         y_f, y_b = hs_f, hs_b[:, ::-1]
+        if keep is not None:
+            y_f, y_b = y_f * keep, y_b * keep
     else:
         y_f, y_b = hT_f, hT_b
     if merge_mode == "concat":
@@ -81,6 +88,7 @@ def bidirectional_forward(x, fwd_weights, bwd_weights, merge_mode="concat",
         "y_b": y_b,
         "merge_mode": merge_mode,
         "return_sequences": return_sequences,
+        "keep": keep,
         "states": (hT_f, cT_f, hT_b, cT_b),
     }
     return y, cache
@@ -106,6 +114,8 @@ def bidirectional_backward(cache, dy):
             dy_f, dy_b = dy / 2, dy / 2
         else:  # mul
             dy_f, dy_b = dy * y_b, dy * y_f
+    if cache.get("keep") is not None:  # outputs fixed at zero have no gradient
+        dy_f, dy_b = dy_f * cache["keep"], dy_b * cache["keep"]
     if cache["return_sequences"]:
         g_f = lstm_backward(cache["forward"], dhs=dy_f)
         g_b = lstm_backward(cache["backward"], dhs=dy_b[:, ::-1])

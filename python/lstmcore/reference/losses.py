@@ -83,24 +83,51 @@ def _per_sample(name, y, p):
     return -np.sum(y * np.log(q), axis=-1)
 
 
-def loss_forward(name, y_true, y_pred):
+def _row_weights(per_shape, mask, sample_weight, dtype):
+    """(weights of the per-sample loss entries, denominator): Keras' sum_over_batch_size
+    with a mask renormalised to the entries used, and sample weights (one per sample,
+    broadcast over timesteps) not renormalised."""
+    w = np.ones(per_shape, dtype)
+    denom = dtype.type(w.size)
+    if mask is not None:
+        m = np.asarray(mask, dtype=dtype)
+        w = w * m
+        denom = np.sum(m)
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight, dtype=dtype).reshape((-1,) + (1,) * (len(per_shape) - 1))
+        w = w * sw
+    return w, denom
+
+
+def loss_forward(name, y_true, y_pred, mask=None, sample_weight=None):
     """Scalar loss (numpy scalar in y_pred's dtype).
 
     y_pred (..., K); y_true same shape, or integer class ids (...,) / (..., 1)
     for 'sparse_categorical_crossentropy'. Cross-entropies take probabilities.
+    mask (shape y_pred.shape[:-1]), Keras masking: the mean over the unmasked entries only
+    (0 when all are masked).
     """
     name = _canonical(name)
     y, p = _prepare(name, y_true, y_pred)
     per = _per_sample(name, y, p)
+    if mask is not None or sample_weight is not None:
+        w, denom = _row_weights(per.shape, mask, sample_weight, p.dtype)
+        return np.sum(per * w) / denom if denom else p.dtype.type(0)
     return np.sum(per) / p.dtype.type(per.size)
 
 
-def loss_backward(name, y_true, y_pred):
+def loss_backward(name, y_true, y_pred, mask=None, sample_weight=None):
     """dL/dy_pred (shape and dtype of y_pred) of the scalar from :func:`loss_forward`.
 
     Zero where a clip to [eps, 1 - eps] is active; categorical losses include
     the gradient through the normalisation p / sum(p).
     """
+    if mask is not None or sample_weight is not None:  # the unweighted gradient, reweighted
+        g = loss_backward(name, y_true, y_pred)
+        w, denom = _row_weights(g.shape[:-1], mask, sample_weight, g.dtype)
+        if not denom:
+            return np.zeros_like(g)
+        return g * (w.size / denom) * w[..., None]
     name = _canonical(name)
     y, p = _prepare(name, y_true, y_pred)
     n_total = p.size

@@ -69,13 +69,15 @@ def lstm_cell_backward(dh, dc, c_prev, gates, activation="tanh",
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
-                 activation="tanh", recurrent_activation="sigmoid", go_backwards=False):
+                 activation="tanh", recurrent_activation="sigmoid", go_backwards=False,
+                 mask=None):
     """Run an LSTM over x (B, T, D).
 
     Returns (hs, h_T, c_T, cache): hs (B, T, H) hidden states in processing
     order (reversed time order when go_backwards, as Keras return_sequences),
     h_T, c_T (B, H) final state. h0/c0 (B, H) default to zeros. Computes in
-    the common dtype of all inputs.
+    the common dtype of all inputs. mask (B, T) (input time order), Keras masking: where
+    False the step is skipped, h and c carried through (hs holds the carried h).
     """
     check_activation(activation)
     check_activation(recurrent_activation)
@@ -111,13 +113,23 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
     c = np.zeros((B, H), dt) if c0 is None else c0.astype(dt, copy=True)
 
     xs = x[:, ::-1] if go_backwards else x  # processing order
+    ms = None
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (B, T):
+            raise ValueError(f"mask must be {(B, T)}, got {mask.shape}")
+        ms = mask[:, ::-1] if go_backwards else mask
     hs = np.zeros((B, T, H), dt)
     h_prev, c_prev, gates = [], [], []
     for t in range(T):
         h_prev.append(h)
         c_prev.append(c)
-        h, c, gt = lstm_cell_forward(xs[:, t], h, c, kernel, recurrent_kernel, bias,
-                                     activation, recurrent_activation)
+        hn, cn, gt = lstm_cell_forward(xs[:, t], h, c, kernel, recurrent_kernel, bias,
+                                       activation, recurrent_activation)
+        if ms is not None:
+            keep = ms[:, t:t + 1]
+            hn, cn = np.where(keep, hn, h), np.where(keep, cn, c)
+        h, c = hn, cn
         gates.append(gt)
         hs[:, t] = h
 
@@ -132,6 +144,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None,
         "activation": activation,
         "recurrent_activation": recurrent_activation,
         "go_backwards": go_backwards,
+        "mask": ms,
     }
     return hs, h, c, cache
 
@@ -169,13 +182,20 @@ def lstm_backward(cache, dhs=None, dh_T=None, dc_T=None):
     for t in reversed(range(T)):
         if dhs is not None:
             dh = dh + dhs[:, t]
-        dz, dc = lstm_cell_backward(dh, dc, cache["c_prev"][t], cache["gates"][t], act, ract)
+        dz, dc_prev = lstm_cell_backward(dh, dc, cache["c_prev"][t], cache["gates"][t], act, ract)
+        skip = None
+        if cache.get("mask") is not None:
+            skip = ~cache["mask"][:, t:t + 1]
+            dz = np.where(skip, 0.0, dz)
+            dc_prev = np.where(skip, dc, dc_prev)
+        dc = dc_prev
         dkernel += xs[:, t].T @ dz
         drecurrent_kernel += cache["h_prev"][t].T @ dz
         if dbias is not None:
             dbias += dz.sum(axis=0)
         dx[:, t] = dz @ kernel.T
-        dh = dz @ recurrent_kernel.T
+        dh_prev = dz @ recurrent_kernel.T
+        dh = dh_prev if skip is None else np.where(skip, dh, dh_prev)
 
     if cache["go_backwards"]:
         dx = dx[:, ::-1].copy()

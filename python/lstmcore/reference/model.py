@@ -14,6 +14,7 @@ Layer specs are dicts:
     {'type': 'bidirectional', 'forward': {lstm spec}, 'backward': {lstm spec},
      'merge_mode': 'concat', 'return_sequences': False}
     {'type': 'dropout', 'rate': 0.5}                       # identity
+    {'type': 'embedding', 'embeddings'}                    # x: (B, T) integer indices
     {'type': 'conv1d', 'kernel' (k, C, F), 'bias' (or None; 'use_bias': False for a spec
      filled without one), 'strides': 1,
      'padding': 'valid', 'dilation_rate': 1, 'activation': 'linear'}
@@ -36,6 +37,9 @@ backward in a module of its own.
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
+from . import embedding, masking
 from .activations import activation_backward, activation_forward, as_float, check_activation
 from .conv import (
     conv1d_backward,
@@ -77,6 +81,8 @@ class RefLayer:
       ``final_states`` (today only 'lstm'). Its ``forward`` gets that (h0, c0) (or None:
       zeros) as ``state`` and its cache holds ``'final_state'``: (h_T, c_T). The other kinds
       get ``state=None``.
+    - ``mask(layer, x, mask_in) -> mask_out`` (default: passed on): Keras masking. A layer
+      that receives a mask finds it in its layer dict as ``'input_mask'`` (B, T).
     """
 
     normalize: Callable
@@ -86,6 +92,23 @@ class RefLayer:
     forward: Callable
     backward: Callable
     state: bool = False
+    mask: Callable | None = None
+
+
+def _pass_mask(layer, x, mask):
+    """Keras masking, the default: the layer passes its input's (B, T) mask on."""
+    return mask
+
+
+def _sequence_mask(layer, x, mask):
+    """A recurrent layer: the mask goes on only with the sequence (return_sequences)."""
+    return mask if layer["return_sequences"] else None
+
+
+def _no_mask(layer, x, mask):
+    if mask is not None:
+        raise ValueError(f"a '{layer['type']}' layer cannot take a mask")
+    return None
 
 
 _LSTM_KEYS = ("kernel", "recurrent_kernel", "bias")
@@ -142,14 +165,23 @@ def _lstm_fill(spec, arrays):
 
 def _lstm_fwd(layer, x, state):
     h0, c0 = (None, None) if state is None else state
+    mask = layer.get("input_mask")
     hs, h_T, c_T, cache = lstm_forward(
         x, layer["kernel"], layer["recurrent_kernel"], layer["bias"], h0, c0,
-        layer["activation"], layer["recurrent_activation"], layer["go_backwards"])
+        layer["activation"], layer["recurrent_activation"], layer["go_backwards"], mask)
+    seen = None
+    if mask is not None and layer["return_sequences"]:
+        # Keras: the output at a skipped step is the previous output, zero before the first
+        # step used (the state itself starts from h0)
+        seen = np.logical_or.accumulate(cache["mask"], axis=1)[..., None]
+        hs = hs * seen
     y = hs if layer["return_sequences"] else h_T
-    return y, {"lstm": cache, "final_state": (h_T, c_T)}
+    return y, {"lstm": cache, "final_state": (h_T, c_T), "seen": seen}
 
 
 def _lstm_bwd(layer, cache, dy):
+    if cache.get("seen") is not None:
+        dy = dy * cache["seen"]
     if layer["return_sequences"]:
         g = lstm_backward(cache["lstm"], dhs=dy)
     else:
@@ -257,7 +289,8 @@ def _bidirectional_fwd(layer, x, state):
     f, b = layer["forward"], layer["backward"]
     wf = {k: f[k] for k in _LSTM_PARAMS}
     wb = {k: b[k] for k in _LSTM_PARAMS}
-    return bidirectional_forward(x, wf, wb, layer["merge_mode"], layer["return_sequences"])
+    return bidirectional_forward(x, wf, wb, layer["merge_mode"], layer["return_sequences"],
+                                 mask=layer.get("input_mask"))
 
 
 def _bidirectional_bwd(layer, cache, dy):
@@ -398,7 +431,8 @@ def _flatten_bwd(layer, cache, dy):
 LAYERS: dict[str, RefLayer] = {
     "lstm": RefLayer(
         normalize=_norm_lstm, slots=_lstm_slots, n_weights=lambda spec: len(_LSTM_KEYS),
-        fill=_lstm_fill, forward=_lstm_fwd, backward=_lstm_bwd, state=True),
+        fill=_lstm_fill, forward=_lstm_fwd, backward=_lstm_bwd, state=True,
+        mask=_sequence_mask),
     "dense": RefLayer(
         normalize=_norm_dense, slots=_dense_slots, n_weights=lambda spec: len(_DENSE_KEYS),
         fill=_dense_fill, forward=_dense_fwd, backward=_dense_bwd),
@@ -411,35 +445,42 @@ LAYERS: dict[str, RefLayer] = {
         forward=_activation_fwd, backward=_activation_bwd),
     "repeat_vector": RefLayer(
         normalize=_norm_repeat_vector, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
-        forward=_repeat_vector_fwd, backward=_repeat_vector_bwd),
+        forward=_repeat_vector_fwd, backward=_repeat_vector_bwd, mask=_no_mask),
     "bidirectional": RefLayer(
         normalize=_norm_bidirectional, slots=_bidirectional_slots,
         n_weights=lambda spec: 2 * len(_LSTM_KEYS), fill=_bidirectional_fill,
-        forward=_bidirectional_fwd, backward=_bidirectional_bwd),
+        forward=_bidirectional_fwd, backward=_bidirectional_bwd, mask=_sequence_mask),
     "dropout": RefLayer(
         normalize=_norm_dropout, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=_dropout_fwd, backward=_dropout_bwd),
+    "embedding": RefLayer(
+        normalize=embedding.normalize, slots=embedding.slots, n_weights=lambda spec: 1,
+        fill=embedding.fill, forward=embedding.forward, backward=embedding.backward,
+        mask=embedding.mask),
+    "masking": RefLayer(
+        normalize=masking.normalize, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
+        forward=masking.forward, backward=masking.backward, mask=masking.mask),
     "conv1d": RefLayer(
         normalize=_norm_conv1d, slots=_dense_slots,
         n_weights=lambda spec: 2 if spec.get("use_bias", True) else 1,
-        fill=_conv1d_fill, forward=_conv1d_fwd, backward=_conv1d_bwd),
+        fill=_conv1d_fill, forward=_conv1d_fwd, backward=_conv1d_bwd, mask=_no_mask),
     "max_pooling1d": RefLayer(
         normalize=_norm_pool("max_pooling1d"), slots=_no_slots, n_weights=_no_weights,
-        fill=_no_fill, forward=_pool_fwd("max"), backward=_pool_bwd),
+        fill=_no_fill, forward=_pool_fwd("max"), backward=_pool_bwd, mask=_no_mask),
     "average_pooling1d": RefLayer(
         normalize=_norm_pool("average_pooling1d"), slots=_no_slots, n_weights=_no_weights,
-        fill=_no_fill, forward=_pool_fwd("average"), backward=_pool_bwd),
+        fill=_no_fill, forward=_pool_fwd("average"), backward=_pool_bwd, mask=_no_mask),
     "global_max_pooling1d": RefLayer(
         normalize=_norm_global_pool("global_max_pooling1d"), slots=_no_slots,
         n_weights=_no_weights, fill=_no_fill, forward=_global_pool_fwd("max"),
-        backward=_global_pool_bwd),
+        backward=_global_pool_bwd, mask=_no_mask),
     "global_average_pooling1d": RefLayer(
         normalize=_norm_global_pool("global_average_pooling1d"), slots=_no_slots,
         n_weights=_no_weights, fill=_no_fill, forward=_global_pool_fwd("average"),
-        backward=_global_pool_bwd),
+        backward=_global_pool_bwd, mask=_no_mask),
     "flatten": RefLayer(
         normalize=lambda spec: {"type": "flatten"}, slots=_no_slots, n_weights=_no_weights,
-        fill=_no_fill, forward=_flatten_fwd, backward=_flatten_bwd),
+        fill=_no_fill, forward=_flatten_fwd, backward=_flatten_bwd, mask=_no_mask),
 }
 """Layer kind (a spec's ``'type'``) -> its :class:`RefLayer`."""
 
@@ -476,6 +517,7 @@ class ReferenceSequential:
         self.layers = [_normalize(dict(s)) for s in layers]
         self.final_states = []
         self.input_grad = None
+        self.output_mask = None  # the (B, T) mask of the output (Keras masking), or None
 
     # --- weights -----------------------------------------------------------
     def params(self):
@@ -507,12 +549,17 @@ class ReferenceSequential:
             raise ValueError(f"initial_states needs {n_state} entries (one per lstm layer)")
         states = iter(initial_states)
         caches, finals = [], []
+        mask = None  # Keras masking: the (B, T) mask of the current activation
         for layer, entry in zip(self.layers, entries, strict=True):
-            x, cache = entry.forward(layer, x, next(states) if entry.state else None)
+            view = layer if mask is None else {**layer, "input_mask": mask}
+            y, cache = entry.forward(view, x, next(states) if entry.state else None)
+            mask = (entry.mask or _pass_mask)(view, x, mask)
+            x = y
             if entry.state:
                 finals.append(cache["final_state"])
             caches.append(cache)
         self.final_states = finals
+        self.output_mask = mask if mask is not None and x.ndim == 3 else None
         return x, caches
 
     def forward(self, x, initial_states=None):
@@ -523,11 +570,12 @@ class ReferenceSequential:
         y, _ = self._run(x, initial_states)
         return y
 
-    def loss_and_grads(self, x, y_true, loss, initial_states=None):
-        """-> (loss_value, grads); grads has the structure of :meth:`params`."""
+    def loss_and_grads(self, x, y_true, loss, initial_states=None, sample_weight=None):
+        """-> (loss_value, grads); grads has the structure of :meth:`params`.
+        sample_weight: one weight per sample (Keras), or None."""
         y, caches = self._run(x, initial_states)
-        value = loss_forward(loss, y_true, y)
-        dy = loss_backward(loss, y_true, y)
+        value = loss_forward(loss, y_true, y, self.output_mask, sample_weight)
+        dy = loss_backward(loss, y_true, y, self.output_mask, sample_weight)
         grads = [None] * len(self.layers)
         for idx in reversed(range(len(self.layers))):
             layer = self.layers[idx]
