@@ -521,3 +521,12 @@ def test_time_distributed_sequence_layers_need_4d_input():
     m = Sequential([TimeDistributed(GlobalMaxPooling1D(), input_shape=(2, 3, 4))])
     x = _rand((5, 2, 3, 4))
     np.testing.assert_array_equal(m.predict(x), x.max(axis=2))
+
+
+@pytest.mark.parametrize("make", [lambda: Conv1D(2, 2), GlobalAveragePooling1D, Flatten,
+                                  lambda: MaxPooling1D(2)])
+def test_a_mask_is_refused(make):
+    """Keras masking: these layers cannot take a mask (as the reference's entries say)."""
+    from lstmcore.layers import Masking
+    with pytest.raises(ValueError, match="cannot take the mask that `.*` \\(Masking\\) starts"):
+        Sequential([Masking(input_shape=(5, 2)), make()]).predict(np.zeros((2, 5, 2), np.float32))
