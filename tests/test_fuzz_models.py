@@ -35,7 +35,7 @@ def models(draw):
     n = draw(st.integers(1, 3))
     seq = True  # the current output is a sequence (mostly valid stacks; sometimes not)
     for i in range(n):
-        valid = ["lstm", "lstm", "dense"] if seq else ["repeat", "dense"]
+        valid = ["lstm", "lstm", "dense", "conv", "pool", "flatten"] if seq else ["repeat", "dense"]
         kind = draw(st.sampled_from(valid if draw(st.integers(0, 5)) else ["lstm", "repeat"]))
         cfg = {"name": f"l{i}"}
         if i == 0:
@@ -50,6 +50,28 @@ def models(draw):
             layers.append({"class_name": "RepeatVector", "config": cfg})
             seq = True
             specs.append({"type": "repeat_vector", "n": cfg["n"]})
+        elif kind == "conv":
+            cfg.update(filters=dim(draw), kernel_size=draw(st.sampled_from([1, 2, 3, 5, 0, -1])),
+                       strides=draw(st.sampled_from([1, 2, 3])),
+                       padding=draw(st.sampled_from(["valid", "same", "causal"])))
+            layers.append({"class_name": "Conv1D", "config": cfg})
+            specs.append({"type": "conv1d", "strides": cfg["strides"], "padding": cfg["padding"]})
+        elif kind == "pool":
+            cls = draw(st.sampled_from(["MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D"]))
+            if cls == "GlobalMaxPooling1D":
+                seq = False
+                specs.append({"type": "global_max_pooling1d"})
+            else:
+                cfg.update(pool_size=draw(st.sampled_from([1, 2, 3, 0])),
+                           padding=draw(st.sampled_from(["valid", "same"])))
+                specs.append({"type": "max_pooling1d" if cls == "MaxPooling1D"
+                              else "average_pooling1d", "pool_size": cfg["pool_size"],
+                              "padding": cfg["padding"]})
+            layers.append({"class_name": cls, "config": cfg})
+        elif kind == "flatten":
+            layers.append({"class_name": "Flatten", "config": cfg})
+            specs.append({"type": "flatten"})
+            seq = False
         else:
             cfg["units"] = dim(draw)
             layers.append({"class_name": "Dense", "config": cfg})

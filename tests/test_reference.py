@@ -721,7 +721,7 @@ def test_sequential_states_and_initial_states():
     with pytest.raises(ValueError):
         model.forward(x, [None])
     with pytest.raises(ValueError):
-        ref.ReferenceSequential([{"type": "conv1d"}])
+        ref.ReferenceSequential([{"type": "conv9d"}])
 
 
 def test_layer_table_entries():

@@ -22,7 +22,10 @@ class DataPrep:
             raise ValueError("this model has no layers: add some with `model.add(...)`")
         self.layers[0]._check_model_input(x, name)
         a = _arrays.as_float32(x, name)
-        want_rank = 3 if self._first_layer_sequence() else (len(self._input_shape) + 1 if self._input_shape else 2)
+        if self._input_shape is not None:
+            want_rank = len(self._input_shape) + 1
+        else:
+            want_rank = 3 if self._first_layer_sequence() else 2
         first = type(self.layers[0]).__name__
         if a.ndim != want_rank:
             if want_rank == 3:
@@ -46,14 +49,29 @@ class DataPrep:
                 raise ValueError(f"the model was defined with {spec[0]} timesteps (input shape "
                                  f"{self.input_shape}); received `{name}` with shape {a.shape}. "
                                  f"Use input_shape=(None, {spec[-1]}) to accept any length.")
+            if want_rank == 4:
+                self._check_subsequences(a, name)
         _arrays.check_finite(a, name)
+        if want_rank == 4:  # the native side reads (samples, subsequences, steps * features)
+            a = a.reshape(a.shape[0], a.shape[1], -1)
         return a
+
+    def _check_subsequences(self, a, name) -> None:
+        """4D input (TimeDistributed over subsequences): the axes the input shape fixes."""
+        spec = self._input_shape
+        for axis, what in ((0, "subsequences"), (1, "steps")):
+            if a.shape[axis + 1] == 0 or spec[axis] is not None and a.shape[axis + 1] != spec[axis]:
+                raise ValueError(f"the model expects {spec[axis] or 'at least one'} {what} per "
+                                 f"sample (input shape {self.input_shape}); received `{name}` "
+                                 f"with shape {a.shape}")
 
     def _ensure_built(self, x: np.ndarray) -> None:
         if self._input_shape is None:
-            # sequences (3D, or integer indices for an Embedding) keep a variable length
-            shape = (None,) + x.shape[2:] if x.ndim == 3 or self.layers[0]._integer_input \
-                else x.shape[1:]
+            # timesteps stay variable (3D sequences, or integer indices for an Embedding)
+            # unless a layer needs their number (Flatten)
+            variable = (x.ndim == 3 or self.layers[0]._integer_input) and \
+                not any(getattr(l, "_needs_steps", False) for l in self.layers)
+            shape = (None,) + x.shape[2:] if variable else x.shape[1:]
             self._build(shape)
             if self._compiled:
                 self._resolve_metrics()

@@ -449,7 +449,7 @@ class Trainer:
     def predict_on_batch(self, x):
         """Outputs for one batch (a stateful model continues its state)."""
         if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
-                and self._input_shape is not None and x.ndim == len(self._input_shape) + 1
+                and self._input_shape is not None and x.ndim == len(self._input_shape) + 1 <= 3
                 and x.shape[1:] == self._input_shape and x.shape[0] > 0
                 and _core.first_nonfinite(x) < 0):
             x = self._prepare_x(x)

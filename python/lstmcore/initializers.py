@@ -11,9 +11,12 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "orthogonal", "zeros", "ones"
 
 
 def _fans(shape):
+    # Keras' compute_fans: a kernel of rank > 2 (Conv1D's (k, in, out)) counts its receptive
+    # field (the leading axes) in both fans.
     if len(shape) == 1:
         return shape[0], shape[0]
-    return int(np.prod(shape[:-1])), shape[-1]
+    receptive = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive, shape[-1] * receptive
 
 
 def get(identifier) -> str:

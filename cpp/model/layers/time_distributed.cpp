@@ -1,5 +1,11 @@
-// time_distributed.cpp — TimeDistributed(layer): the wrapped layer sees every timestep of
-// (B, T, F) as a row of (B*T, F), with the same weights.
+// time_distributed.cpp — TimeDistributed(layer), with the same weights everywhere:
+// - rows mode (3D input): the wrapped layer sees every timestep of (B, T, F) as a row of
+//   (B*T, F);
+// - subsequence mode (4D input (B, S, T, F), config `features` = F): Python hands the native
+//   side (B, S, T*F) (the same memory), and the wrapped layer (Conv1D, pooling, Flatten, or a
+//   timestep-wise layer) sees every subsequence as a sample of (B*S, T, F). Its output per
+//   subsequence, (T', F') or (F'), comes back as (B, S, T'*F') or (B, S, F'): the next
+//   TimeDistributed splits it again by its own `features`, and an LSTM reads it as it is.
 #include <stdexcept>
 
 #include "model/layer.h"
@@ -9,9 +15,12 @@ namespace {
 
 class TimeDistributedLayer : public Layer {
  public:
-  explicit TimeDistributedLayer(std::unique_ptr<Layer> inner) : inner_(std::move(inner)) {}
+  TimeDistributedLayer(std::unique_ptr<Layer> inner, long features)
+      : inner_(std::move(inner)), features_(features) {}
   Dims out_dims(const Dims& in) const override {
     const Dims o = inner_->out_dims(fold(in));
+    if (features_ > 0)
+      return Dims{in.B, in.T, o.seq ? checked_mul(o.T, o.F, "TimeDistributed's output width") : o.F, true};
     if (o.seq)
       throw std::invalid_argument("`TimeDistributed` needs a layer that maps one timestep to one vector");
     return Dims{in.B, in.T, o.F, true};
@@ -29,19 +38,28 @@ class TimeDistributedLayer : public Layer {
   const float* output_mask() const override { return mask_; }
 
  private:
-  static Dims fold(const Dims& in) {
+  Dims fold(const Dims& in) const {
     if (!in.seq)
       throw std::invalid_argument("`TimeDistributed` expects 3D input (samples, timesteps, features); received " +
                                   dims_str(in));
-    return Dims{in.rows(), 0, in.F, false};
+    if (features_ == 0) return Dims{in.rows(), 0, in.F, false};
+    if (in.F % features_ != 0)
+      throw std::invalid_argument("`TimeDistributed` expects subsequences of " + std::to_string(features_) +
+                                  " features per step; received input " + dims_str(in) +
+                                  " whose last axis is not a multiple of it");
+    return Dims{in.rows(), in.F / features_, features_, true};
   }
   std::unique_ptr<Layer> inner_;
+  long features_;  // 0: rows mode; else subsequence mode with this many features per step
   const float* mask_ = nullptr;
 };
 
-// config: layer (the wrapped layer's config, with its kind); params: the wrapped layer's.
+// config: layer (the wrapped layer's config, with its kind); features (subsequence mode only);
+// params: the wrapped layer's.
 std::unique_ptr<Layer> make_time_distributed_layer(const LayerConfig& c, LayerParams& p) {
-  return std::make_unique<TimeDistributedLayer>(make_layer(c.get_config("layer"), p));
+  const long features = c.get_int("features", 0);
+  if (features < 0) throw std::invalid_argument("`TimeDistributed` needs features >= 1");
+  return std::make_unique<TimeDistributedLayer>(make_layer(c.get_config("layer"), p), features);
 }
 
 }  // namespace

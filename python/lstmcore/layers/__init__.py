@@ -3,16 +3,30 @@
 from .activation import Activation
 from .base import Layer, _show
 from .bidirectional import Bidirectional
+from .conv1d import Conv1D, Convolution1D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .flatten import Flatten
 from .lstm import LSTM
 from .masking import Masking
+from .pooling1d import (
+    AveragePooling1D,
+    AvgPool1D,
+    GlobalAveragePooling1D,
+    GlobalAvgPool1D,
+    GlobalMaxPool1D,
+    GlobalMaxPooling1D,
+    MaxPool1D,
+    MaxPooling1D,
+)
 from .repeat_vector import RepeatVector
 from .time_distributed import TimeDistributed
 
 __all__ = ["Layer", "LSTM", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
-           "Bidirectional", "Embedding", "Masking", "serialize", "deserialize"]
+           "Bidirectional", "Embedding", "Masking", "Conv1D", "Convolution1D", "MaxPooling1D",
+           "MaxPool1D", "AveragePooling1D", "AvgPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D",
+           "GlobalAveragePooling1D", "GlobalAvgPool1D", "Flatten", "serialize", "deserialize"]
 
 # Every Layer subclass registers itself by class name (Layer.__init_subclass__).
 _CLASSES = Layer._classes

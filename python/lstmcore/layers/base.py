@@ -119,6 +119,8 @@ class Layer:
     _recurrent = False
     # Can TimeDistributed wrap it (it maps each row of features on its own)?
     _timestep_wise = False
+    # Can TimeDistributed apply it to each subsequence of a 4D input (it takes 3D input)?
+    _sequence_wise = False
     # Keras masking: may the layer receive a mask (a per-timestep mask from Embedding(mask_zero)
     # or Masking)? What it passes on is `_output_mask`.
     _supports_masking = False

@@ -7,15 +7,24 @@ Layer specs are dicts:
      'recurrent_activation': 'sigmoid', 'go_backwards': False}
     {'type': 'dense', 'kernel', 'bias' (or None), 'activation': 'linear'}
     {'type': 'time_distributed', 'layer': {dense spec}}   # same as dense on 3-D
+    {'type': 'time_distributed', 'layer': {conv1d, pooling, flatten... spec}}  # on 4-D:
+                                                           # each subsequence
     {'type': 'activation', 'activation': 'softmax'}
     {'type': 'repeat_vector', 'n': 3}
     {'type': 'bidirectional', 'forward': {lstm spec}, 'backward': {lstm spec},
      'merge_mode': 'concat', 'return_sequences': False}
     {'type': 'dropout', 'rate': 0.5}                       # identity
     {'type': 'embedding', 'embeddings'}                    # x: (B, T) integer indices
+    {'type': 'conv1d', 'kernel' (k, C, F), 'bias' (or None; 'use_bias': False for a spec
+     filled without one), 'strides': 1,
+     'padding': 'valid', 'dilation_rate': 1, 'activation': 'linear'}
+    {'type': 'max_pooling1d' or 'average_pooling1d', 'pool_size': 2, 'strides': None,
+     'padding': 'valid'}
+    {'type': 'global_max_pooling1d' or 'global_average_pooling1d', 'keepdims': False}
+    {'type': 'flatten'}
 
 Weight order per layer (Keras order): lstm [kernel, recurrent_kernel, bias];
-dense [kernel, bias]; bidirectional forward's three then backward's three;
+dense and conv1d [kernel, bias]; bidirectional forward's three then backward's three;
 a None bias is omitted; weightless layers have [].
 
 Each kind is described once, by its :class:`RefLayer` entry in :data:`LAYERS`
@@ -32,6 +41,16 @@ import numpy as np
 
 from . import embedding, masking
 from .activations import activation_backward, activation_forward, as_float, check_activation
+from .conv import (
+    conv1d_backward,
+    conv1d_forward,
+    flatten_backward,
+    flatten_forward,
+    global_pool1d_backward,
+    global_pool1d_forward,
+    pool1d_backward,
+    pool1d_forward,
+)
 from .dense import dense_backward, dense_forward
 from .layers import (
     bidirectional_backward,
@@ -200,16 +219,47 @@ def _dense_bwd(layer, cache, dy):
 
 
 def _norm_time_distributed(spec):
-    """Normalizes to the inner 'dense' layer."""
+    """An inner 'dense' normalizes to that dense layer (the same layer on 3-D input); any
+    other inner kind stays wrapped: it runs on every subsequence of a 4-D input, folded into
+    the batch (B, S, ...) -> (B*S, ...)."""
     inner = spec["layer"]
-    if inner.get("type", "dense") != "dense":
-        raise ValueError("time_distributed reference supports only an inner dense layer")
-    return _norm_dense(inner)
+    if inner.get("type", "dense") == "dense":
+        return _norm_dense(inner)
+    return {"type": "time_distributed", "layer": _entry(inner.get("type")).normalize(inner)}
+
+
+def _td_inner(spec):
+    inner = spec.get("layer", {"type": "dense"})
+    return {**inner, "type": inner.get("type", "dense")}
+
+
+def _time_distributed_n_weights(spec):
+    inner = _td_inner(spec)
+    return _entry(inner["type"]).n_weights(inner)
 
 
 def _time_distributed_fill(spec, arrays):
-    inner = spec.get("layer", {"type": "dense"})
-    return {**spec, "layer": _dense_fill(inner, arrays)}
+    inner = _td_inner(spec)
+    return {**spec, "layer": _entry(inner["type"]).fill(inner, arrays)}
+
+
+def _time_distributed_slots(layer):
+    return _weight_slots(layer["layer"])
+
+
+def _time_distributed_fwd(layer, x, state):
+    inner = layer["layer"]
+    B, S = x.shape[:2]
+    y, cache = _entry(inner["type"]).forward(inner, x.reshape((B * S,) + x.shape[2:]), None)
+    return y.reshape((B, S) + y.shape[1:]), (cache, x.shape)
+
+
+def _time_distributed_bwd(layer, cache, dy):
+    inner = layer["layer"]
+    cache, shape = cache
+    B, S = shape[:2]
+    dx, grads = _entry(inner["type"]).backward(inner, cache, dy.reshape((B * S,) + dy.shape[2:]))
+    return dx.reshape(shape), grads
 
 
 # --- bidirectional (two lstm specs) --------------------------------------------
@@ -302,6 +352,82 @@ def _dropout_bwd(layer, cache, dy):
     return dy, []
 
 
+# --- conv1d, pooling, flatten ---------------------------------------------------
+def _norm_conv1d(spec):
+    if spec.get("kernel") is None:
+        raise ValueError("a conv1d spec needs its 'kernel' (k, C, F)")
+    out = {
+        "type": "conv1d",
+        "kernel": as_float(spec["kernel"]).copy(),
+        "bias": None if spec.get("bias") is None else as_float(spec["bias"]).copy(),
+        "strides": int(spec.get("strides", 1)),
+        "padding": spec.get("padding", "valid"),
+        "dilation_rate": int(spec.get("dilation_rate", 1)),
+        "activation": spec.get("activation", "linear"),
+    }
+    check_activation(out["activation"])
+    return out
+
+
+def _conv1d_fill(spec, arrays):
+    """Kernel and bias, or the kernel alone for a spec with ``use_bias=False``."""
+    if not spec.get("use_bias", True):
+        return {**spec, "kernel": _take(arrays, 1)[0], "bias": None}
+    return _dense_fill(spec, arrays)
+
+
+def _conv1d_fwd(layer, x, state):
+    return conv1d_forward(x, layer["kernel"], layer["bias"], layer["strides"], layer["padding"],
+                          layer["dilation_rate"], layer["activation"])
+
+
+def _conv1d_bwd(layer, cache, dy):
+    g = conv1d_backward(cache, dy)
+    return g["dx"], _grads(_dense_slots(layer), g)
+
+
+def _norm_pool(kind):
+    def norm(spec):
+        return {"type": kind, "pool_size": int(spec.get("pool_size", 2)),
+                "strides": None if spec.get("strides") is None else int(spec["strides"]),
+                "padding": spec.get("padding", "valid")}
+    return norm
+
+
+def _pool_fwd(mode):
+    def fwd(layer, x, state):
+        return pool1d_forward(x, layer["pool_size"], layer["strides"], layer["padding"], mode)
+    return fwd
+
+
+def _pool_bwd(layer, cache, dy):
+    return pool1d_backward(cache, dy), []
+
+
+def _norm_global_pool(kind):
+    def norm(spec):
+        return {"type": kind, "keepdims": bool(spec.get("keepdims", False))}
+    return norm
+
+
+def _global_pool_fwd(mode):
+    def fwd(layer, x, state):
+        return global_pool1d_forward(x, mode, layer["keepdims"])
+    return fwd
+
+
+def _global_pool_bwd(layer, cache, dy):
+    return global_pool1d_backward(cache, dy), []
+
+
+def _flatten_fwd(layer, x, state):
+    return flatten_forward(x), x.shape
+
+
+def _flatten_bwd(layer, cache, dy):
+    return flatten_backward(dy, cache), []
+
+
 LAYERS: dict[str, RefLayer] = {
     "lstm": RefLayer(
         normalize=_norm_lstm, slots=_lstm_slots, n_weights=lambda spec: len(_LSTM_KEYS),
@@ -311,9 +437,9 @@ LAYERS: dict[str, RefLayer] = {
         normalize=_norm_dense, slots=_dense_slots, n_weights=lambda spec: len(_DENSE_KEYS),
         fill=_dense_fill, forward=_dense_fwd, backward=_dense_bwd),
     "time_distributed": RefLayer(
-        normalize=_norm_time_distributed, slots=_dense_slots,
-        n_weights=lambda spec: len(_DENSE_KEYS), fill=_time_distributed_fill,
-        forward=_dense_fwd, backward=_dense_bwd),
+        normalize=_norm_time_distributed, slots=_time_distributed_slots,
+        n_weights=_time_distributed_n_weights, fill=_time_distributed_fill,
+        forward=_time_distributed_fwd, backward=_time_distributed_bwd),
     "activation": RefLayer(
         normalize=_norm_activation, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=_activation_fwd, backward=_activation_bwd),
@@ -334,6 +460,27 @@ LAYERS: dict[str, RefLayer] = {
     "masking": RefLayer(
         normalize=masking.normalize, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=masking.forward, backward=masking.backward, mask=masking.mask),
+    "conv1d": RefLayer(
+        normalize=_norm_conv1d, slots=_dense_slots,
+        n_weights=lambda spec: 2 if spec.get("use_bias", True) else 1,
+        fill=_conv1d_fill, forward=_conv1d_fwd, backward=_conv1d_bwd, mask=_no_mask),
+    "max_pooling1d": RefLayer(
+        normalize=_norm_pool("max_pooling1d"), slots=_no_slots, n_weights=_no_weights,
+        fill=_no_fill, forward=_pool_fwd("max"), backward=_pool_bwd, mask=_no_mask),
+    "average_pooling1d": RefLayer(
+        normalize=_norm_pool("average_pooling1d"), slots=_no_slots, n_weights=_no_weights,
+        fill=_no_fill, forward=_pool_fwd("average"), backward=_pool_bwd, mask=_no_mask),
+    "global_max_pooling1d": RefLayer(
+        normalize=_norm_global_pool("global_max_pooling1d"), slots=_no_slots,
+        n_weights=_no_weights, fill=_no_fill, forward=_global_pool_fwd("max"),
+        backward=_global_pool_bwd, mask=_no_mask),
+    "global_average_pooling1d": RefLayer(
+        normalize=_norm_global_pool("global_average_pooling1d"), slots=_no_slots,
+        n_weights=_no_weights, fill=_no_fill, forward=_global_pool_fwd("average"),
+        backward=_global_pool_bwd, mask=_no_mask),
+    "flatten": RefLayer(
+        normalize=lambda spec: {"type": "flatten"}, slots=_no_slots, n_weights=_no_weights,
+        fill=_no_fill, forward=_flatten_fwd, backward=_flatten_bwd, mask=_no_mask),
 }
 """Layer kind (a spec's ``'type'``) -> its :class:`RefLayer`."""
 
