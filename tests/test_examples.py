@@ -48,7 +48,7 @@ def run(name: str, scale: float) -> dict:
 def test_every_example_is_tested():
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
     tested = {"vanilla_lstm", "stacked_lstm", "encoder_decoder", "bidirectional_lstm",
-              "generative_char_lstm", "stateful_lstm", "text_classifier"}
+              "generative_char_lstm", "stateful_lstm", "text_classifier", "cnn_lstm", "conv_lstm_text"}
     assert scripts == tested
 
 
@@ -93,3 +93,13 @@ def test_text_classifier_masked_embedding():
     scores = run("text_classifier", 0.3)
     assert scores["accuracy"] > 0.7            # balanced classes: chance 0.5
     assert scores["padding_effect"] == 0.0     # masked padding changes nothing
+
+
+def test_cnn_lstm_subsequences():
+    scores = run("cnn_lstm", 0.1)  # 1000 samples, 6 epochs
+    assert scores["improvement"] > 1.0         # beats repeating the last value
+
+
+def test_conv_lstm_text():
+    scores = run("conv_lstm_text", 0.3)
+    assert scores["accuracy"] > 0.7            # chance: 0.5
