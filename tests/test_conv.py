@@ -523,7 +523,7 @@ def test_time_distributed_sequence_layers_need_4d_input():
     np.testing.assert_array_equal(m.predict(x), x.max(axis=2))
 
 
-@pytest.mark.parametrize("make", [lambda: Conv1D(2, 2), GlobalAveragePooling1D, Flatten,
+@pytest.mark.parametrize("make", [lambda: Conv1D(2, 2), GlobalMaxPooling1D, Flatten,
                                   lambda: MaxPooling1D(2)])
 def test_a_mask_is_refused(make):
     """Keras masking: these layers cannot take a mask (as the reference's entries say)."""

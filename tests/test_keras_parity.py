@@ -25,6 +25,7 @@ with warnings.catch_warnings():
     keras = pytest.importorskip("keras")
 
 from lstmcore.layers import LSTM, Bidirectional, Dense, RepeatVector, TimeDistributed  # noqa: E402
+from lstmcore import layers as _layers  # noqa: E402
 from lstmcore.models import Sequential  # noqa: E402
 from lstmcore.optimizers import SGD, Adam, RMSprop  # noqa: E402
 
@@ -305,6 +306,11 @@ MASK_CASES = {
                  KL.Dense(3, activation="softmax")],
         lambda E: [E(9, 4, mask_zero=True, input_length=6), LSTM(3, return_sequences=True),
                    Dense(3, activation="softmax")], "sparse_categorical_crossentropy"),
+    "embedding_mask_zero_global_average": (
+        lambda: [KL.Embedding(9, 4, mask_zero=True), KL.GlobalAveragePooling1D(),
+                 KL.Dense(1, activation="sigmoid")],
+        lambda E: [E(9, 4, mask_zero=True, input_length=6), _layers.GlobalAveragePooling1D(),
+                   Dense(1, activation="sigmoid")], "binary_crossentropy"),
     "embedding_mask_zero_bidirectional_sequences": (
         lambda: [KL.Embedding(9, 4, mask_zero=True),
                  KL.Bidirectional(KL.LSTM(3, return_sequences=True)), KL.Dense(2)],

@@ -177,3 +177,31 @@ def test_masking_config_round_trip():
     assert again.mask_value == -1.5
     e = Embedding(V, 4, mask_zero=True)
     assert Embedding.from_config(e.get_config()).mask_zero
+
+
+@pytest.mark.parametrize("side", ["post", "pre"])
+def test_global_average_pooling_takes_the_mask(side, simd):
+    """Embedding(mask_zero) -> GlobalAveragePooling1D -> Dense: the mean over the tokens used,
+    forward and an SGD step against the reference; padding changes nothing."""
+    from lstmcore.layers import GlobalAveragePooling1D
+    model = Sequential([Embedding(V, 4, mask_zero=True), GlobalAveragePooling1D(), Dense(2)])
+    x = _padded_ids(9, side)
+    model.predict(x, verbose=0)  # builds
+    w0 = _randomize(model, seed=10)
+    specs = [{"type": "embedding", "mask_zero": True}, {"type": "global_average_pooling1d"},
+             {"type": "dense"}]
+    ref = build_reference(specs, w0)
+    got = model.predict(x, verbose=0)
+    np.testing.assert_allclose(got, ref.forward(x), rtol=1e-5, atol=1e-6)
+    wider = np.zeros((B, T + 3), x.dtype)
+    wider[:, 3:] = x
+    np.testing.assert_allclose(model.predict(wider, verbose=0), got, rtol=1e-6, atol=1e-7)
+    y = np.random.default_rng(11).normal(size=(B, 2)).astype(np.float32)
+    lr = 0.5
+    model.compile(optimizer=SGD(learning_rate=lr), loss="mse")
+    _, grads = ref.loss_and_grads(x, y, "mse")
+    model.train_on_batch(x, y)
+    flat = [g for layer in grads for g in layer]
+    for i, (a0, a1, g) in enumerate(zip(w0, model.get_weights(), flat)):
+        err = np.abs(a1 - a0 + lr * g)
+        assert (err <= EPS32 * (np.abs(a1) + 1) * 4 + lr * 1e-5).all(), f"weight {i}"

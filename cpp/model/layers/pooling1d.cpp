@@ -26,16 +26,36 @@ class Pool1dLayer : public Layer {
     if (global_ && !keepdims_) return Dims{in.B, 0, in.F, false};
     return Dims{in.B, g.T_out, in.F, true};
   }
+  // Keras: GlobalAveragePooling1D takes a mask (the mean over the timesteps used) and ends
+  // it; the other poolings cannot take one.
+  void set_input_mask(const float* mask) override {
+    if (mask && !(global_ && !max_)) Layer::set_input_mask(mask);
+    mask_ = mask;
+  }
   const float* forward(const float* x, const Dims& in, bool, uint64_t) override {
     g_ = geom(in);
     x_ = x;
     float* y = out_.resize(checked_elems({g_.B, g_.T_out, g_.C}, "a pooling output"));
+    if (mask_) {
+      masked_mean(y, x);
+      return y;
+    }
     pool1d_forward(y, x, max_, g_);
     return y;
   }
   const float* backward(const float* dy, bool need_dx) override {
     if (!need_dx) return nullptr;
     float* dx = dx_.resize(checked_elems({g_.B, g_.T, g_.C}, "a pooling input gradient"));
+    if (mask_) {  // dx[b, t] = dy[b] * m[b, t] / (timesteps used)
+      for (long b = 0; b < g_.B; ++b) {
+        const float inv = inv_used_.data[b];
+        for (long t = 0; t < g_.T; ++t) {
+          const float s = mask_[b * g_.T + t] * inv;
+          for (long c = 0; c < g_.C; ++c) dx[(b * g_.T + t) * g_.C + c] = dy[b * g_.C + c] * s;
+        }
+      }
+      return dx;
+    }
     pool1d_backward(dx, dy, x_, max_, g_);
     return dx;
   }
@@ -48,7 +68,23 @@ class Pool1dLayer : public Layer {
     if (global_) return conv1d_geom(in.B, in.T, in.F, in.T, in.T, 1, PAD_VALID);
     return conv1d_geom(in.B, in.T, in.F, pool_, stride_, 1, padding_);
   }
+  // The mean over the timesteps the mask uses (0 for a row with none).
+  void masked_mean(float* y, const float* x) {
+    float* inv = inv_used_.resize(g_.B);
+    for (long b = 0; b < g_.B; ++b) {
+      double used = 0.0;
+      for (long t = 0; t < g_.T; ++t) used += mask_[b * g_.T + t];
+      inv[b] = used > 0.0 ? (float)(1.0 / used) : 0.0f;
+      for (long c = 0; c < g_.C; ++c) {
+        double s = 0.0;
+        for (long t = 0; t < g_.T; ++t) s += (double)mask_[b * g_.T + t] * x[(b * g_.T + t) * g_.C + c];
+        y[b * g_.C + c] = (float)(s * inv[b]);
+      }
+    }
+  }
   std::string name_;
+  const float* mask_ = nullptr;
+  Buffer inv_used_;
   bool max_, global_;
   long pool_, stride_;
   int padding_;

@@ -155,7 +155,8 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
 
 
 class GlobalAveragePooling1D(_GlobalPooling1D):
-    """Mean over all timesteps, per channel.
+    """Mean over all timesteps, per channel; under a Keras mask (Embedding(mask_zero=True),
+    Masking), the mean over the timesteps used.
 
     Args:
         data_format: ``'channels_last'`` (or None) only. Default: None.
@@ -171,6 +172,10 @@ class GlobalAveragePooling1D(_GlobalPooling1D):
 
     _kind = "global_average_pooling1d"
     _name = "GlobalAveragePooling1D"
+    _supports_masking = True  # Keras: the mean over the timesteps a mask uses
+
+    def _output_mask(self, input_masked: bool) -> bool:
+        return False  # the time axis is gone (or of length 1): the mask ends here
 
 
 # Keras' aliases, known to deserialize too

@@ -412,12 +412,26 @@ def _norm_global_pool(kind):
 
 def _global_pool_fwd(mode):
     def fwd(layer, x, state):
+        mask = layer.get("input_mask")
+        if mask is not None:  # Keras: the mean over the timesteps used
+            m = np.asarray(mask, dtype=x.dtype)[..., None]
+            used = m.sum(axis=1, keepdims=True)
+            scale = np.divide(m, used, out=np.zeros_like(m * used), where=used > 0)
+            y = (x * scale).sum(axis=1, keepdims=layer["keepdims"])
+            return y, {"masked_scale": scale}
         return global_pool1d_forward(x, mode, layer["keepdims"])
     return fwd
 
 
 def _global_pool_bwd(layer, cache, dy):
+    if isinstance(cache, dict) and "masked_scale" in cache:
+        dy = dy.reshape(dy.shape[0], 1, dy.shape[-1])
+        return dy * cache["masked_scale"], []
     return global_pool1d_backward(cache, dy), []
+
+
+def _end_mask(layer, x, mask):
+    return None
 
 
 def _flatten_fwd(layer, x, state):
@@ -477,7 +491,7 @@ LAYERS: dict[str, RefLayer] = {
     "global_average_pooling1d": RefLayer(
         normalize=_norm_global_pool("global_average_pooling1d"), slots=_no_slots,
         n_weights=_no_weights, fill=_no_fill, forward=_global_pool_fwd("average"),
-        backward=_global_pool_bwd, mask=_no_mask),
+        backward=_global_pool_bwd, mask=_end_mask),
     "flatten": RefLayer(
         normalize=lambda spec: {"type": "flatten"}, slots=_no_slots, n_weights=_no_weights,
         fill=_no_fill, forward=_flatten_fwd, backward=_flatten_bwd, mask=_no_mask),
