@@ -14,7 +14,7 @@ import numpy as np
 from . import _concurrency, _core, saving
 from ._data import DataPrep
 from ._training import Trainer
-from .layers import LSTM, Layer, deserialize, serialize
+from .layers import Layer, deserialize, serialize
 
 _NOTHING = contextlib.nullcontext()
 
@@ -66,9 +66,10 @@ class Sequential(Trainer, DataPrep):
             raise ValueError(f"layer `{layer.name}` is already in this model")
         if layer.built and getattr(layer, "_model", None) is not None and layer._model is not self:
             raise ValueError(f"layer `{layer.name}` already belongs to another model")
-        if isinstance(layer, LSTM) and layer.return_state:
-            raise ValueError("`LSTM(return_state=True)` returns a list and cannot be used inside "
-                             "Sequential; call the layer on its own to get its state")
+        if getattr(layer, "return_state", False):
+            raise ValueError(f"`{type(layer).__name__}(return_state=True)` returns a list and "
+                             f"cannot be used inside Sequential; call the layer on its own to get "
+                             f"its state")
         if self.layers and layer._batch_input_shape is not None:
             raise ValueError(f"only the first layer may set an input shape; layer `{layer.name}` "
                              f"has {layer._batch_input_shape}")

@@ -5,11 +5,13 @@ from .base import Layer, _show
 from .bidirectional import Bidirectional
 from .dense import Dense
 from .dropout import Dropout
+from .gru import GRU
 from .lstm import LSTM
 from .repeat_vector import RepeatVector
+from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
-__all__ = ["Layer", "LSTM", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
+__all__ = ["Layer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
            "Bidirectional", "serialize", "deserialize"]
 
 # Every Layer subclass registers itself by class name (Layer.__init_subclass__).
