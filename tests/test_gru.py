@@ -45,7 +45,6 @@ def test_reference_gradients_match_finite_differences(reset_after):
     b = rng.normal(scale=0.5, size=(2, 3 * H) if reset_after else (3 * H,))
     h0 = rng.normal(scale=0.5, size=(B, H))
     w_out = rng.normal(size=(B, T, H))
-    w_last = rng.normal(size=(B, H))
 
     def loss():
         hs, h_T, cache = ref.gru_forward(x, W, U, b, h0, reset_after=reset_after,
@@ -224,7 +223,7 @@ def test_dropout_training_is_reproducible_and_off_at_inference():
         m.fit(x, y, epochs=2, batch_size=8, verbose=0, seed=seed)
         return before, m.get_weights()
 
-    (p1, a), (p2, b) = run(0.3, 0.3, 7), run(0.3, 0.3, 7)
+    (p1, a), (_, b) = run(0.3, 0.3, 7), run(0.3, 0.3, 7)
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
     p0, c = run(0.0, 0.0, 7)
