@@ -24,13 +24,6 @@
 
 namespace lstmcore {
 
-namespace {
-
-// Sum of up to two optional bias rows, element j (order: input bias, then recurrent).
-inline float bsum(const float* b, long j) { return b ? b[j] : 0.0f; }
-
-}  // namespace
-
 void gru_forward(GruState& s, const float* x, const float* W, const float* U, const float* bias,
                  const float* h0, long B, long T, long I, long H, int act, int ract,
                  bool reset_after, bool go_backwards, const float* rmask, bool for_backward) {
@@ -69,11 +62,20 @@ void gru_forward(GruState& s, const float* x, const float* W, const float* U, co
   } else {
     s.rmask.size = 0;
   }
-  const float* bin = bias;                                      // input bias (3H)
-  const float* brec = bias && reset_after ? bias + G : nullptr;  // recurrent bias (3H)
-
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H, 3);
+  // The input and recurrent biases (3H each); a missing one reads zeros (x + 0 == x), so the
+  // loops below have no branch.
+  float* zeros = s.zeros.resize(size_t(G));
+  std::memset(zeros, 0, sizeof(float) * G);
+  const float* bin = bias ? bias : zeros;
+  const float* brec = bias && reset_after ? bias + G : zeros;
+  // Split by rows, the gate math of a step runs on all of a thread's rows at once, gate-major
+  // in scratch (3, rows, H) (a few activation calls on full vectors rather than three per row,
+  // most lanes empty for small H); split by units, per row on the thread's units. Both do the
+  // same operations on each element.
+  float* scr = plan.by_rows ? s.scr.resize(checked_elems({B, 3 * H}, "GRU scratch")) : nullptr;
+
   const bool project_in_team = plan.by_rows && plan.nt > 1;
   if (!project_in_team) sgemm(false, false, B * T, G, I, 1.0f, x, I, W, G, 0.0f, gates, G);
   const bool u_inplace = u_in_place(plan, B, T);
@@ -124,23 +126,42 @@ void gru_forward(GruState& s, const float* x, const float* W, const float* U, co
           sgemm_packed_multi(nb, sh.p0, sh.p1, 1.0f, false, hpm, ld_hp, ub, reset_after ? 3 : 2,
                              0.0f, cs, G);
         }
-        // z and r
-        for (long b = 0; b < nb; ++b) {
-          float* g = gs + b * T * G;
-          const float* r = rc + b * G;
-          for (int q = 0; q < 2; ++q) {
-            float* gq = g + q * H;
-            const float* rq = r + q * H;
-            const float* bi = bin ? bin + q * H : nullptr;
-            const float* br = brec ? brec + q * H : nullptr;
-            for (long j = j0; j < j1; ++j) gq[j] = (gq[j] + bsum(bi, j)) + (rq[j] + bsum(br, j));
-            t.act_forward(ract, gq + j0, gq + j0, n);
+        if (plan.by_rows) {  // all units of the thread's rows: gate-major scratch
+          float* sz = scr + sh.b0 * G;  // z then r: (2, nb, H) adjacent
+          float* sr = sz + nb * H;
+          for (long b = 0; b < nb; ++b) {
+            const float* g = gs + b * T * G;
+            const float* r = rc + b * G;
+            for (long j = 0; j < H; ++j) {
+              sz[b * H + j] = (g[j] + bin[j]) + (r[j] + brec[j]);
+              sr[b * H + j] = (g[H + j] + bin[H + j]) + (r[H + j] + brec[H + j]);
+            }
           }
-          if (!reset_after) {  // the candidate's operand r * h_{t-1}
-            float* o = rh + o0 + b * T * H;
-            const float* gr = g + H;
-            const float* hq = hpm + b * ld_hp;
-            for (long j = j0; j < j1; ++j) o[j] = gr[j] * hq[j];
+          t.act_forward(ract, sz, sz, 2 * nb * H);
+          if (!reset_after)  // the candidate's operand r * h_{t-1}
+            for (long b = 0; b < nb; ++b) {
+              float* o = rh + o0 + b * T * H;
+              const float* hq = hpm + b * ld_hp;
+              for (long j = 0; j < H; ++j) o[j] = sr[b * H + j] * hq[j];
+            }
+        } else {
+          for (long b = 0; b < nb; ++b) {
+            float* g = gs + b * T * G;
+            const float* r = rc + b * G;
+            for (int q = 0; q < 2; ++q) {
+              float* gq = g + q * H;
+              const float* rq = r + q * H;
+              const float* bi = bin + q * H;
+              const float* br = brec + q * H;
+              for (long j = j0; j < j1; ++j) gq[j] = (gq[j] + bi[j]) + (rq[j] + br[j]);
+              t.act_forward(ract, gq + j0, gq + j0, n);
+            }
+            if (!reset_after) {  // the candidate's operand r * h_{t-1}
+              float* o = rh + o0 + b * T * H;
+              const float* gr = g + H;
+              const float* hq = hpm + b * ld_hp;
+              for (long j = j0; j < j1; ++j) o[j] = gr[j] * hq[j];
+            }
           }
         }
       }
@@ -161,27 +182,59 @@ void gru_forward(GruState& s, const float* x, const float* W, const float* U, co
       }
       if (work) {
         // the candidate and the new state
-        for (long b = 0; b < nb; ++b) {
-          float* g = gs + b * T * G;
-          const float* gz = g;
-          const float* gr = g + H;
-          float* gh = g + 2 * H;
-          const float* r = rc + b * G + 2 * H;
-          const float* bi = bin ? bin + 2 * H : nullptr;
-          float* rq = rh + o0 + b * T * H;
-          if (reset_after) {
-            const float* br = brec ? brec + 2 * H : nullptr;
-            for (long j = j0; j < j1; ++j) {
-              rq[j] = r[j] + bsum(br, j);
-              gh[j] = (gh[j] + bsum(bi, j)) + gr[j] * rq[j];
+        if (plan.by_rows) {
+          float* sz = scr + sh.b0 * G;
+          const float* sr = sz + nb * H;
+          float* shh = sz + 2 * nb * H;
+          for (long b = 0; b < nb; ++b) {
+            const float* g = gs + b * T * G;
+            const float* r = rc + b * G + 2 * H;
+            float* rq = rh + o0 + b * T * H;
+            if (reset_after) {
+              for (long j = 0; j < H; ++j) {
+                rq[j] = r[j] + brec[2 * H + j];
+                shh[b * H + j] = (g[2 * H + j] + bin[2 * H + j]) + sr[b * H + j] * rq[j];
+              }
+            } else {
+              for (long j = 0; j < H; ++j) shh[b * H + j] = (g[2 * H + j] + bin[2 * H + j]) + r[j];
             }
-          } else {
-            for (long j = j0; j < j1; ++j) gh[j] = (gh[j] + bsum(bi, j)) + r[j];
           }
-          t.act_forward(act, gh + j0, gh + j0, n);
-          const float* hq = hp + b * ld_hp;
-          float* ho = h + o0 + b * T * H;
-          for (long j = j0; j < j1; ++j) ho[j] = gz[j] * hq[j] + (1.0f - gz[j]) * gh[j];
+          t.act_forward(act, shh, shh, nb * H);
+          for (long b = 0; b < nb; ++b) {
+            float* g = gs + b * T * G;
+            const float* hq = hp + b * ld_hp;
+            float* ho = h + o0 + b * T * H;
+            const float *z = sz + b * H, *r = sr + b * H, *hh = shh + b * H;
+            for (long j = 0; j < H; ++j) ho[j] = z[j] * hq[j] + (1.0f - z[j]) * hh[j];
+            if (for_backward) {  // the activated gates, for backward
+              std::memcpy(g, z, sizeof(float) * H);
+              std::memcpy(g + H, r, sizeof(float) * H);
+              std::memcpy(g + 2 * H, hh, sizeof(float) * H);
+            }
+          }
+        } else {
+          for (long b = 0; b < nb; ++b) {
+            float* g = gs + b * T * G;
+            const float* gz = g;
+            const float* gr = g + H;
+            float* gh = g + 2 * H;
+            const float* r = rc + b * G + 2 * H;
+            const float* bi = bin + 2 * H;
+            float* rq = rh + o0 + b * T * H;
+            if (reset_after) {
+              const float* br = brec + 2 * H;
+              for (long j = j0; j < j1; ++j) {
+                rq[j] = r[j] + br[j];
+                gh[j] = (gh[j] + bi[j]) + gr[j] * rq[j];
+              }
+            } else {
+              for (long j = j0; j < j1; ++j) gh[j] = (gh[j] + bi[j]) + r[j];
+            }
+            t.act_forward(act, gh + j0, gh + j0, n);
+            const float* hq = hp + b * ld_hp;
+            float* ho = h + o0 + b * T * H;
+            for (long j = j0; j < j1; ++j) ho[j] = gz[j] * hq[j] + (1.0f - gz[j]) * gh[j];
+          }
         }
         if (rm)
           for (long b = sh.b0; b < sh.b1; ++b)
@@ -227,6 +280,9 @@ void gru_backward(GruState& s, float* dx, float* dW, float* dU, float* db, float
       s.u_t2.pack(true, H, H, U + 2 * H, G);     // U_h^T (H, H)
     }
   }
+  // split by rows: a thread's rows' activated gates and their gradients, gate-major (as forward)
+  float* bscr = plan.by_rows ? s.bscr.resize(checked_elems({B, 6 * H}, "GRU backward scratch"))
+                             : nullptr;
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* hin = rm ? s.hm.data : h;  // what the recurrent GEMMs read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
@@ -240,7 +296,60 @@ void gru_backward(GruState& s, float* dx, float* dW, float* dU, float* db, float
       const float* hp = (st == 0 ? s.h0.data : h + (st - 1) * H) + sh.b0 * ld_hp;
       const float* hpm = (st == 0 ? h0in : hin + (st - 1) * H) + sh.b0 * ld_hp;
       const long o0 = sh.b0 * T * H + st * H;
-      if (work) {
+      if (work && plan.by_rows) {  // all units of the thread's rows, gate-major (forward)
+        float* Y = bscr + sh.b0 * 2 * G;  // activated z, r, hh: (3, nb, H)
+        float* D = Y + nb * G;            // their gradients, then dz: (3, nb, H)
+        const long m = nb * H;
+        for (long b = 0; b < nb; ++b) {
+          const long bb = sh.b0 + b;
+          const float* g = gs + b * T * G;
+          const float* hq = hp + b * ld_hp;
+          float* d = dht + bb * H;
+          const float* r = dh + bb * H;
+          if (dy && dy_seq) {
+            const float* yg = dy + (bb * T + st) * H;
+            for (long j = 0; j < H; ++j) d[j] = r[j] + yg[j];
+          } else {
+            for (long j = 0; j < H; ++j) d[j] = r[j];
+          }
+          float* dd = dhz + bb * H;
+          for (long j = 0; j < H; ++j) {
+            const float z = g[j], hh = g[2 * H + j];
+            Y[b * H + j] = z;
+            Y[m + b * H + j] = g[H + j];
+            Y[2 * m + b * H + j] = hh;
+            dd[j] = d[j] * z;
+            D[b * H + j] = d[j] * (hq[j] - hh);
+            D[2 * m + b * H + j] = d[j] * (1.0f - z);
+          }
+        }
+        t.act_backward(act, D + 2 * m, Y + 2 * m, D + 2 * m, m);  // dah
+        if (reset_after) {
+          for (long b = 0; b < nb; ++b) {
+            const float* rq = rh + o0 + b * T * H;
+            for (long j = 0; j < H; ++j) D[m + b * H + j] = D[2 * m + b * H + j] * rq[j];  // dr
+          }
+          t.act_backward(ract, D, Y, D, 2 * m);  // daz, dar
+          for (long b = 0; b < nb; ++b) {
+            float* g = gs + b * T * G;
+            float* e = dzh + ((sh.b0 + b) * T + st) * G;
+            for (long j = 0; j < H; ++j) {
+              const float daz = D[b * H + j], dar = D[m + b * H + j], dah = D[2 * m + b * H + j];
+              g[j] = daz; g[H + j] = dar; g[2 * H + j] = dah;
+              e[j] = daz; e[H + j] = dar; e[2 * H + j] = dah * Y[m + b * H + j];
+            }
+          }
+        } else {
+          t.act_backward(ract, D, Y, D, m);  // daz
+          for (long b = 0; b < nb; ++b) {
+            float* g = gs + b * T * G;
+            for (long j = 0; j < H; ++j) {
+              g[j] = D[b * H + j];
+              g[2 * H + j] = D[2 * m + b * H + j];
+            }
+          }
+        }
+      } else if (work) {
         for (long b = 0; b < nb; ++b) {
           const long bb = sh.b0 + b;
           float* g = gs + b * T * G;
@@ -288,18 +397,36 @@ void gru_backward(GruState& s, float* dx, float* dW, float* dU, float* db, float
           else
             sgemm_packed(nb, sh.p0, sh.p1, 1.0f, false, gs + 2 * H, T * G, s.u_t2, 0.0f,
                          drh + sh.b0 * H, H);
-          for (long b = 0; b < nb; ++b) {
-            const long bb = sh.b0 + b;
-            float* gr = gs + b * T * G + H;
-            const float* e = drh + bb * H;
-            const float* hq = hpm + b * ld_hp;
-            float* dd = dhz + bb * H;
-            float* dr = tmp + bb * H;
-            for (long j = j0; j < j1; ++j) {
-              dd[j] += e[j] * gr[j] * (rm ? rm[bb * H + j] : 1.0f);
-              dr[j] = e[j] * hq[j];
+          if (plan.by_rows) {
+            const float* Yr = bscr + sh.b0 * 2 * G + nb * H;
+            float* Dr = bscr + sh.b0 * 2 * G + nb * G + nb * H;
+            for (long b = 0; b < nb; ++b) {
+              const long bb = sh.b0 + b;
+              const float* e = drh + bb * H;
+              const float* hq = hpm + b * ld_hp;
+              float* dd = dhz + bb * H;
+              for (long j = 0; j < H; ++j) {
+                dd[j] += e[j] * Yr[b * H + j] * (rm ? rm[bb * H + j] : 1.0f);
+                Dr[b * H + j] = e[j] * hq[j];
+              }
             }
-            t.act_backward(ract, gr + j0, gr + j0, dr + j0, n);  // dar
+            t.act_backward(ract, Dr, Yr, Dr, nb * H);  // dar
+            for (long b = 0; b < nb; ++b)
+              std::memcpy(gs + b * T * G + H, Dr + b * H, sizeof(float) * H);
+          } else {
+            for (long b = 0; b < nb; ++b) {
+              const long bb = sh.b0 + b;
+              float* gr = gs + b * T * G + H;
+              const float* e = drh + bb * H;
+              const float* hq = hpm + b * ld_hp;
+              float* dd = dhz + bb * H;
+              float* dr = tmp + bb * H;
+              for (long j = j0; j < j1; ++j) {
+                dd[j] += e[j] * gr[j] * (rm ? rm[bb * H + j] : 1.0f);
+                dr[j] = e[j] * hq[j];
+              }
+              t.act_backward(ract, gr + j0, gr + j0, dr + j0, n);  // dar
+            }
           }
         }
         sync();  // [daz, dar] U_zr^T reads every thread's units of dar

@@ -21,6 +21,9 @@ struct GruState {
   bool for_backward = true;  // false after an inference pass: backward is refused
   Buffer gates;  // (B, T, 3H): x W, then the activated z|r|hh; overwritten by dz in backward
   Buffer rec;    // (B, 3H): the step's recurrent product
+  Buffer scr;    // (B, 3H) split by rows: a thread's rows' gate math, gate-major (3, rows, H)
+  Buffer zeros;  // (3H) read in place of a missing bias
+  Buffer bscr;   // (B, 6H) backward split by rows: activated gates and gradients, gate-major
   Buffer rh;     // (B, T, H): reset_after: h U_h + b_rh; else r * h_{t-1} (the U_h operand)
   Buffer dzh;    // (B, T, 3H) reset_after backward: dz of the recurrent product (dah * r)
   Buffer h;      // (B, T, H): hidden state per step = the layer's output sequence
