@@ -283,3 +283,25 @@ def test_bad_input_is_refused_and_changes_nothing():
         m.set_weights([w[..., :-1] if w.ndim == 2 and w.shape[0] == 2 else w
                        for w in m.get_weights()])
     np.testing.assert_array_equal(m.predict(x), before)
+
+
+@pytest.mark.parametrize("cls", ["gru", "simple_rnn"])
+def test_refused_step_leaves_stateful_state_as_before(cls):
+    # as tests/test_trust.py for LSTM: a refused update rolls the state back with the weights
+    from lstmcore.layers import SimpleRNN
+    from lstmcore.optimizers import SGD
+
+    def model():
+        lstmcore.set_seed(8)
+        layer = (GRU if cls == "gru" else SimpleRNN)(4, stateful=True, batch_input_shape=(4, 3, 2))
+        m = Sequential([layer, Dense(1)])
+        m.compile(SGD(learning_rate=3e38), "mse")
+        return m
+    x, y = rand((4, 3, 2), 1), rand((4, 1), 2)
+    a, b = model(), model()
+    a.predict(x, batch_size=4)
+    b.predict(x, batch_size=4)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        a.train_on_batch(x, y * 1e6)
+    np.testing.assert_array_equal(a.predict(x, batch_size=4), b.predict(x, batch_size=4))
+    assert np.abs(a.predict(x, batch_size=4) - a.predict(x, batch_size=4)).max() > 0
