@@ -727,14 +727,14 @@ def test_sequential_states_and_initial_states():
 def test_layer_table_entries():
     """Every kind is described once, by a complete entry of ``ref.LAYERS``."""
     assert ref.LAYER_TYPES == tuple(ref.LAYERS)
-    assert set(ref.LAYERS) >= {"lstm", "dense", "time_distributed", "activation",
-                               "repeat_vector", "bidirectional", "dropout"}
+    assert set(ref.LAYERS) >= {"lstm", "gru", "simple_rnn", "dense", "time_distributed",
+                               "activation", "repeat_vector", "bidirectional", "dropout"}
     for kind, entry in ref.LAYERS.items():
         assert isinstance(entry, ref.RefLayer), kind
         for part in ("normalize", "slots", "n_weights", "fill", "forward", "backward"):
             assert callable(getattr(entry, part)), f"{kind}.{part}"
         assert isinstance(entry.state, bool), kind
-    assert ref.LAYERS["lstm"].state and not ref.LAYERS["dense"].state
+    assert {k for k, e in ref.LAYERS.items() if e.state} == {"lstm", "gru", "simple_rnn"}
     for bad in ("no_such_layer", None, "LSTM"):
         with pytest.raises(ValueError, match="Unknown layer type") as err:
             ref.ReferenceSequential([{"type": bad}])

@@ -13,6 +13,7 @@
 
 #include "bindings/arrays.h"
 #include "bindings/native_call.h"
+#include "kernels/gru.h"
 #include "kernels/kernels.h"
 
 namespace lstmcore {
@@ -179,6 +180,80 @@ void bind_kernels(py::module_& m) {
      py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::arg("activation") = "tanh",
      py::arg("recurrent_activation") = "sigmoid", py::arg("go_backwards") = false,
      "Run an LSTM over x (B, T, I) with Keras-layout weights; returns an LSTMPass.");
+
+  // ---- GRU and SimpleRNN: one inference pass, for a layer called on its own ----
+  // Both return (outputs (B, T, H) in processing order, the final h (B, H)).
+  auto rnn_pass = [](const char* name, py::array x, py::array recurrent_kernel, long gates,
+                     py::object h0, long& B, long& T, long& I, long& H, py::array& ha,
+                     const float*& ph) {
+    check_f32(x, "x");
+    if (x.ndim() != 3)
+      throw std::invalid_argument("`x` must be 3D (batch, timesteps, features); received shape " + shape_str(x));
+    B = x.shape(0); T = x.shape(1); I = x.shape(2);
+    check_f32(recurrent_kernel, "recurrent_kernel");
+    if (recurrent_kernel.ndim() != 2)
+      throw std::invalid_argument("`recurrent_kernel` must be 2D (units, " + std::to_string(gates) + "*units)");
+    H = recurrent_kernel.shape(0);
+    if (B < 1 || T < 1 || H < 1) throw std::invalid_argument(std::string(name) + ": empty batch, sequence or units");
+    ph = nullptr;
+    if (!h0.is_none()) { ha = py::array(h0); ph = in_f32(ha, "h0", {B, H}); }
+  };
+  auto last_h = [](const Buffer& h, long B, long T, long H) {
+    auto a = new_array({B, H});
+    for (long b = 0; b < B; ++b)
+      std::memcpy(a.mutable_data() + b * H, h.data + (b * T + T - 1) * H, sizeof(float) * H);
+    return a;
+  };
+  m.def("gru_forward", [rnn_pass, last_h](py::array x, py::array kernel, py::array recurrent_kernel,
+                                          py::object bias, py::object h0, const std::string& activation,
+                                          const std::string& recurrent_activation, bool reset_after,
+                                          bool go_backwards) {
+    long B, T, I, H;
+    py::array ha, ba;
+    const float* ph;
+    rnn_pass("gru_forward", x, recurrent_kernel, 3, h0, B, T, I, H, ha, ph);
+    const float* px = in_f32(x, "x");
+    const float* pW = in_f32(kernel, "kernel", {I, 3 * H});
+    const float* pU = in_f32(recurrent_kernel, "recurrent_kernel", {H, 3 * H});
+    const float* pb = nullptr;
+    if (!bias.is_none()) {
+      ba = py::array(bias);
+      pb = reset_after ? in_f32(ba, "bias", {2, 3 * H}) : in_f32(ba, "bias", {3 * H});
+    }
+    int act = act_from_name(activation), ract = act_from_name(recurrent_activation);
+    if (act == ACT_SOFTMAX || ract == ACT_SOFTMAX) throw std::invalid_argument("GRU activations cannot be 'softmax'");
+    GruState s;
+    run_native([&] { gru_forward(s, px, pW, pU, pb, ph, B, T, I, H, act, ract, reset_after, go_backwards, nullptr, false); });
+    auto out = new_array({B, T, H});
+    std::memcpy(out.mutable_data(), s.h.data, sizeof(float) * B * T * H);
+    return py::make_tuple(out, last_h(s.h, B, T, H));
+  }, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias") = py::none(),
+     py::arg("h0") = py::none(), py::arg("activation") = "tanh",
+     py::arg("recurrent_activation") = "sigmoid", py::arg("reset_after") = true,
+     py::arg("go_backwards") = false,
+     "Run a GRU over x (B, T, I) with Keras 3 weights; returns (outputs (B, T, H), h (B, H)).");
+  m.def("simple_rnn_forward", [rnn_pass, last_h](py::array x, py::array kernel, py::array recurrent_kernel,
+                                                 py::object bias, py::object h0,
+                                                 const std::string& activation, bool go_backwards) {
+    long B, T, I, H;
+    py::array ha, ba;
+    const float* ph;
+    rnn_pass("simple_rnn_forward", x, recurrent_kernel, 1, h0, B, T, I, H, ha, ph);
+    const float* px = in_f32(x, "x");
+    const float* pW = in_f32(kernel, "kernel", {I, H});
+    const float* pU = in_f32(recurrent_kernel, "recurrent_kernel", {H, H});
+    const float* pb = nullptr;
+    if (!bias.is_none()) { ba = py::array(bias); pb = in_f32(ba, "bias", {H}); }
+    int act = act_from_name(activation);
+    if (act == ACT_SOFTMAX) throw std::invalid_argument("SimpleRNN activation cannot be 'softmax'");
+    SimpleRnnState s;
+    run_native([&] { simple_rnn_forward(s, px, pW, pU, pb, ph, B, T, I, H, act, go_backwards, nullptr, false); });
+    auto out = new_array({B, T, H});
+    std::memcpy(out.mutable_data(), s.h.data, sizeof(float) * B * T * H);
+    return py::make_tuple(out, last_h(s.h, B, T, H));
+  }, py::arg("x"), py::arg("kernel"), py::arg("recurrent_kernel"), py::arg("bias") = py::none(),
+     py::arg("h0") = py::none(), py::arg("activation") = "tanh", py::arg("go_backwards") = false,
+     "Run a SimpleRNN over x (B, T, I); returns (outputs (B, T, H), h (B, H)).");
 
   // ---- Dense ----
   m.def("dense_forward", [](py::array x, py::array kernel, py::object bias, const std::string& activation) {

@@ -33,12 +33,6 @@
 
 namespace lstmcore {
 
-static void reverse_time(float* dst, const float* src, long B, long T, long F) {
-  for (long b = 0; b < B; ++b)
-    for (long t = 0; t < T; ++t)
-      std::memcpy(dst + (b * T + t) * F, src + (b * T + (T - 1 - t)) * F, F * sizeof(float));
-}
-
 void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                   const float* bias, const float* h0, const float* c0, long B, long T, long I,
                   long H, int act, int ract, bool go_backwards, const float* rmask,

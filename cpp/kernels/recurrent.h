@@ -11,9 +11,10 @@
 //    thread reads all of U, which is cheap while U is small.
 // recurrent_team runs a cell's per-step function over the sequence on such a team, with the
 // interrupt check (every thread of a barrier loop stops at the same step) and the barrier in
-// place. A cell file (lstm.cpp) keeps only its gate math and its GEMM calls.
+// place. A cell file (lstm.cpp, gru.cpp, simple_rnn.cpp) keeps only its gate math and its GEMM calls.
 #pragma once
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/kernels.h"
 
@@ -86,6 +87,31 @@ struct StepSync {
     }
   }
 };
+
+// reverse_time: dst[b, t] = src[b, T-1-t] for (B, T, F) rows (go_backwards).
+inline void reverse_time(float* dst, const float* src, long B, long T, long F) {
+  for (long b = 0; b < B; ++b)
+    for (long t = 0; t < T; ++t)
+      std::memcpy(dst + (b * T + t) * F, src + (b * T + (T - 1 - t)) * F, F * sizeof(float));
+}
+
+// add_prev_state_grad: dU (H, N) += sum_{b,t} hin_{b,t-1}^T dz_{b,t}, hin (B, T, H) the states
+// the recurrent product read (h_{b,-1} = h0in row b), dz row b*T+t at dz + (b*T+t)*ldz.
+// Row k = b*T+t of hin is h_{b,t}, so pairing hin row k-1 with dz row k is right except at
+// t = 0, where it pairs h_{b-1,T-1} (nothing for k = 0) with dz_{b,0}; a rank-B correction
+// with rows h0in_b - h_{b-1,T-1} (h0in_0 for b = 0) against dz_{b,0} fixes that. `corr` is
+// (B, H) scratch.
+inline void add_prev_state_grad(float* dU, long ldu, const float* hin, const float* h0in,
+                                const float* dz, long ldz, long B, long T, long H, long N,
+                                Buffer& corr) {
+  const long BT = B * T;
+  if (BT > 1) sgemm(true, false, H, N, BT - 1, 1.0f, hin, H, dz + ldz, ldz, 1.0f, dU, ldu);
+  float* c = corr.resize(size_t(B) * H);
+  for (long b = 0; b < B; ++b)
+    for (long j = 0; j < H; ++j)
+      c[b * H + j] = h0in[b * H + j] - (b > 0 ? hin[((b - 1) * T + T - 1) * H + j] : 0.0f);
+  sgemm(true, false, H, N, B, 1.0f, c, H, dz, T * ldz, 1.0f, dU, ldu);
+}
 
 // recurrent_team: begin(tid, share) once per thread, then step(share, t, sync) for t = 0..T-1
 // (T-1..0 when `reverse`) on the plan's team; stops between steps on an interrupt (all

@@ -15,7 +15,7 @@ import numpy as np
 from . import _concurrency, _core, saving
 from ._data import DataPrep
 from ._training import Trainer
-from .layers import LSTM, Layer, deserialize, serialize
+from .layers import Layer, deserialize, serialize
 
 _NOTHING = contextlib.nullcontext()
 
@@ -69,9 +69,10 @@ class Sequential(Trainer, DataPrep):
             raise ValueError(f"layer `{layer.name}` is already in this model")
         if layer.built and getattr(layer, "_model", None) is not None and layer._model is not self:
             raise ValueError(f"layer `{layer.name}` already belongs to another model")
-        if isinstance(layer, LSTM) and layer.return_state:
-            raise ValueError("`LSTM(return_state=True)` returns a list and cannot be used inside "
-                             "Sequential; call the layer on its own to get its state")
+        if getattr(layer, "return_state", False):
+            raise ValueError(f"`{type(layer).__name__}(return_state=True)` returns a list and "
+                             f"cannot be used inside Sequential; call the layer on its own to get "
+                             f"its state")
         if self.layers and layer._integer_input:
             raise ValueError(f"`{type(layer).__name__}` takes integer indices and must be the "
                              f"first layer; layer `{layer.name}` would follow "

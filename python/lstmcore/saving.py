@@ -533,7 +533,7 @@ def _architecture(meta: dict, what: str):
     """(layers, model name, [(layer name, weight label, shape)...] or None when the model has
     no input shape): the layers deserialized (nothing allocated) and the weight shapes derived
     from them."""
-    from .layers import LSTM, deserialize
+    from .layers import deserialize
     bad = f"{what} holds an invalid model architecture"
     config = meta.get("model")
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
@@ -550,8 +550,9 @@ def _architecture(meta: dict, what: str):
             if i > 0 and layer._batch_input_shape is not None:
                 raise ValueError(f"only the first layer may set an input shape; layer "
                                  f"`{_name(layer.name)}` has {layer._batch_input_shape}")
-            if isinstance(layer, LSTM) and layer.return_state:
-                raise ValueError("`LSTM(return_state=True)` cannot be used inside Sequential")
+            if getattr(layer, "return_state", False):
+                raise ValueError(f"`{type(layer).__name__}(return_state=True)` cannot be used "
+                                 f"inside Sequential")
         if not layers or layers[0]._batch_input_shape is None:
             return layers, name, None
         shape = tuple(layers[0]._batch_input_shape[1:])

@@ -4,7 +4,8 @@
 // For every SIMD level this CPU supports: SGEMM against sgemm_naive on tail-hitting shapes
 // with transposes and leading dimensions; sigmoid/tanh against <cmath>; LSTM forward against
 // a double-precision loop; LSTM backward against central finite differences of the forward
-// pass; a few Network training steps; cooperative interruption of every driver and split;
+// pass; GRU (both reset_after variants) and SimpleRNN backward against finite differences of
+// their forward pass, both thread splits, masks and go_backwards; a few Network training steps; cooperative interruption of every driver and split;
 // the thread cap; size checks; teams in a forked child. Exits non-zero on any failure.
 #include <climits>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "kernels/checked.h"
+#include "kernels/gru.h"
 #include "kernels/kernels.h"
 #include "model/network.h"
 
@@ -163,6 +165,85 @@ static void test_lstm(std::mt19937& g) {
       CHECK(std::fabs(db[i] - r) < 1e-4 * (1 + std::fabs(r)), "%s db mismatch %g vs %g", kt().name, db[i], r);
     }
   }
+}
+
+// GRU and SimpleRNN: backward against central differences of the (float) forward pass of the
+// objective sum(h * dy) + sum(h_T * dhT), on shapes that take each split and the in-place
+// recurrent kernel, with a recurrent mask, an initial state and go_backwards.
+static void test_gru_rnn(std::mt19937& g) {
+  struct Case { long B, T, I, H; int threads; };
+  const int prev = num_threads();
+  for (Case c : {Case{1, 1, 1, 1, 1}, Case{1, 2, 3, 5, 1}, Case{3, 4, 2, 17, 2}, Case{8, 20, 3, 24, 2},
+                 Case{16, 2, 3, 257, 2}}) {
+    set_num_threads(std::min(c.threads, max_num_threads()));
+    for (int cell = 0; cell < 3; ++cell) {  // GRU reset_after, GRU reset before, SimpleRNN
+      const bool gru = cell < 2, reset_after = cell == 0;
+      const long G = gru ? 3 * c.H : c.H, nbias = reset_after ? 2 * G : G;
+      // U ~ N(0, 0.8 / sqrt(H)): a contracting recurrence, so that the central differences of a
+      // 20-step forward pass are accurate enough for the tolerance
+      const float us = 0.8f / std::sqrt(float(c.H));
+      auto x = randv(c.B * c.T * c.I, g), W = randv(c.I * G, g, 0.4f), U = randv(c.H * G, g, us);
+      auto b = randv(nbias, g, 0.2f), h0 = randv(c.B * c.H, g, 0.5f), dy = randv(c.B * c.T * c.H, g);
+      std::vector<float> rmask(c.B * c.H);
+      for (size_t i = 0; i < rmask.size(); ++i) rmask[i] = i % 3 ? 1.25f : 0.0f;
+      GruState gs;
+      SimpleRnnState ss;
+      auto run = [&](bool for_backward) {
+        if (gru)
+          gru_forward(gs, x.data(), W.data(), U.data(), b.data(), h0.data(), c.B, c.T, c.I, c.H,
+                      ACT_TANH, ACT_SIGMOID, reset_after, true, rmask.data(), for_backward);
+        else
+          simple_rnn_forward(ss, x.data(), W.data(), U.data(), b.data(), h0.data(), c.B, c.T, c.I,
+                             c.H, ACT_TANH, true, rmask.data(), for_backward);
+        const float* h = gru ? gs.h.data : ss.h.data;
+        double o = 0;
+        for (long i = 0; i < c.B * c.T * c.H; ++i) o += double(h[i]) * dy[i];
+        return o;
+      };
+      run(true);
+      std::vector<float> dW(c.I * G, 0.0f), dU(c.H * G, 0.0f), db(nbias, 0.0f), dx(c.B * c.T * c.I);
+      std::vector<float> dh0(c.B * c.H);
+      if (gru)
+        gru_backward(gs, dx.data(), dW.data(), dU.data(), db.data(), dh0.data(), dy.data(), true,
+                     nullptr, W.data(), U.data());
+      else
+        simple_rnn_backward(ss, dx.data(), dW.data(), dU.data(), db.data(), dh0.data(), dy.data(),
+                            true, nullptr, W.data(), U.data());
+      const char* name = gru ? (reset_after ? "gru" : "gru(reset_after=false)") : "simple_rnn";
+      auto check = [&](std::vector<float>& p, const std::vector<float>& grad, const char* what) {
+        for (long k = 0; k < std::min<long>((long)p.size(), 6); ++k) {
+          const long i = (k * 7919) % (long)p.size();
+          const float keep = p[i], eps = 1e-2f;
+          p[i] = keep + eps;
+          const double up = run(false);
+          p[i] = keep - eps;
+          const double down = run(false);
+          p[i] = keep;
+          const double fd = (up - down) / (2.0 * eps);
+          CHECK(std::fabs(fd - grad[i]) <= 5e-3 + 2e-2 * std::fabs(fd),
+                "%s %s B=%ld T=%ld I=%ld H=%ld %s[%ld]: %g vs finite difference %g", kt().name,
+                name, c.B, c.T, c.I, c.H, what, i, grad[i], fd);
+        }
+      };
+      check(W, dW, "dW");
+      check(U, dU, "dU");
+      check(b, db, "db");
+      check(x, dx, "dx");
+      check(h0, dh0, "dh0");
+    }
+  }
+  set_num_threads(prev);
+  // sizes that wrap around are refused before anything is written
+  GruState gs;
+  const float dummy[4] = {0, 0, 0, 0};
+  bool threw = false;
+  try {
+    gru_forward(gs, dummy, dummy, dummy, nullptr, nullptr, 1, 1, 1, LONG_MAX / 2, ACT_TANH,
+                ACT_SIGMOID, true, false);
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw && gs.B == 0, "gru_forward: 3H overflow not refused");
 }
 
 // Parameters by name for the registry (shapes are the caller's business here).
@@ -573,6 +654,7 @@ int main() {
     test_gemm(g);
     test_activations();
     test_lstm(g);
+    test_gru_rnn(g);
     test_network(g);
     test_nested_parallel(g);
     test_interrupt(g);

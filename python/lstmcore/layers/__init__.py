@@ -8,6 +8,7 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .flatten import Flatten
+from .gru import GRU
 from .lstm import LSTM
 from .masking import Masking
 from .pooling1d import (
@@ -21,12 +22,14 @@ from .pooling1d import (
     MaxPooling1D,
 )
 from .repeat_vector import RepeatVector
+from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
-__all__ = ["Layer", "LSTM", "Dense", "Activation", "Dropout", "TimeDistributed", "RepeatVector",
-           "Bidirectional", "Embedding", "Masking", "Conv1D", "Convolution1D", "MaxPooling1D",
-           "MaxPool1D", "AveragePooling1D", "AvgPool1D", "GlobalMaxPooling1D", "GlobalMaxPool1D",
-           "GlobalAveragePooling1D", "GlobalAvgPool1D", "Flatten", "serialize", "deserialize"]
+__all__ = ["Layer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout",
+           "TimeDistributed", "RepeatVector", "Bidirectional", "Embedding", "Masking", "Conv1D",
+           "Convolution1D", "MaxPooling1D", "MaxPool1D", "AveragePooling1D", "AvgPool1D",
+           "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
+           "Flatten", "serialize", "deserialize"]
 
 # Every Layer subclass registers itself by class name (Layer.__init_subclass__).
 _CLASSES = Layer._classes

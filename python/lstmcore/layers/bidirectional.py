@@ -15,8 +15,9 @@ class Bidirectional(Layer):
     the two.
 
     Args:
-        layer: a recurrent layer (``LSTM``); both directions are made from its config, as
-            Keras does: ``forward_<name>`` and ``backward_<name>`` (``go_backwards=True``).
+        layer: a recurrent layer (``LSTM``, ``GRU``, ``SimpleRNN``); both directions are made
+            from its config, as Keras does: ``forward_<name>`` and ``backward_<name>``
+            (``go_backwards=True``).
         merge_mode: ``'concat'`` (default), ``'sum'``, ``'mul'`` or ``'ave'``.
 
     Weights: the forward layer's arrays, then the backward layer's (Keras order).

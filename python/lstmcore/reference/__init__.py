@@ -9,6 +9,7 @@ from .activations import ACTIVATIONS, activation_backward, activation_forward, s
 from .dense import dense_backward, dense_forward
 from .embedding import embedding_backward, embedding_forward
 from .gemm import gemm
+from .gru import gru_backward, gru_forward
 from .layers import (
                           MERGE_MODES,
                           bidirectional_backward,
@@ -20,6 +21,7 @@ from .losses import EPSILON, LOSSES, METRICS, loss_backward, loss_forward, metri
 from .lstm import lstm_backward, lstm_cell_backward, lstm_cell_forward, lstm_forward
 from .model import LAYER_TYPES, LAYERS, ReferenceSequential, RefLayer
 from .optimizers import adam_step, rmsprop_step, sgd_step
+from .simple_rnn import simple_rnn_backward, simple_rnn_forward
 
 __all__ = [
     "ACTIVATIONS",
@@ -41,6 +43,8 @@ __all__ = [
     "embedding_backward",
     "embedding_forward",
     "gemm",
+    "gru_backward",
+    "gru_forward",
     "loss_backward",
     "loss_forward",
     "lstm_backward",
@@ -53,5 +57,7 @@ __all__ = [
     "rmsprop_step",
     "sgd_step",
     "sigmoid",
+    "simple_rnn_backward",
+    "simple_rnn_forward",
     "softmax",
 ]

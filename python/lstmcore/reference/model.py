@@ -11,8 +11,12 @@ Layer specs are dicts:
                                                            # each subsequence
     {'type': 'activation', 'activation': 'softmax'}
     {'type': 'repeat_vector', 'n': 3}
-    {'type': 'bidirectional', 'forward': {lstm spec}, 'backward': {lstm spec},
-     'merge_mode': 'concat', 'return_sequences': False}
+    {'type': 'gru', 'kernel', 'recurrent_kernel', 'bias' (or None), 'reset_after': True,
+     'return_sequences', 'activation', 'recurrent_activation', 'go_backwards'}
+    {'type': 'simple_rnn', 'kernel', 'recurrent_kernel', 'bias' (or None),
+     'return_sequences', 'activation', 'go_backwards'}
+    {'type': 'bidirectional', 'forward': {lstm, gru or simple_rnn spec},
+     'backward': {the same kind}, 'merge_mode': 'concat', 'return_sequences': False}
     {'type': 'dropout', 'rate': 0.5}                       # identity
     {'type': 'embedding', 'embeddings'}                    # x: (B, T) integer indices
     {'type': 'conv1d', 'kernel' (k, C, F), 'bias' (or None; 'use_bias': False for a spec
@@ -23,7 +27,7 @@ Layer specs are dicts:
     {'type': 'global_max_pooling1d' or 'global_average_pooling1d', 'keepdims': False}
     {'type': 'flatten'}
 
-Weight order per layer (Keras order): lstm [kernel, recurrent_kernel, bias];
+Weight order per layer (Keras order): lstm, gru, simple_rnn [kernel, recurrent_kernel, bias];
 dense and conv1d [kernel, bias]; bidirectional forward's three then backward's three;
 a None bias is omitted; weightless layers have [].
 
@@ -52,6 +56,7 @@ from .conv import (
     pool1d_forward,
 )
 from .dense import dense_backward, dense_forward
+from .gru import gru_backward, gru_forward
 from .layers import (
     bidirectional_backward,
     bidirectional_forward,
@@ -60,6 +65,7 @@ from .layers import (
 )
 from .losses import loss_backward, loss_forward
 from .lstm import lstm_backward, lstm_forward
+from .simple_rnn import simple_rnn_backward, simple_rnn_forward
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,10 @@ class RefLayer:
       grads)``: the reference pair on a normalized layer; ``grads`` is one array per slot, in
       the order of ``slots``;
     - ``state``: each layer of the kind has one entry in ``initial_states`` and
-      ``final_states`` (today only 'lstm'). Its ``forward`` gets that (h0, c0) (or None:
-      zeros) as ``state`` and its cache holds ``'final_state'``: (h_T, c_T). The other kinds
-      get ``state=None``.
+      ``final_states`` ('lstm', 'gru', 'simple_rnn'). Its ``forward`` gets that entry (or
+      None: zeros) as ``state`` and its cache holds ``'final_state'``: (h_T, c_T) for 'lstm',
+      h_T alone for 'gru' and 'simple_rnn' (their state is h only). The other kinds get
+      ``state=None``.
     - ``mask(layer, x, mask_in) -> mask_out`` (default: passed on): Keras masking. A layer
       that receives a mask finds it in its layer dict as ``'input_mask'`` (B, T).
     """
@@ -189,6 +196,55 @@ def _lstm_bwd(layer, cache, dy):
     return g["dx"], _grads(_lstm_slots(layer), g)
 
 
+# --- gru, simple_rnn (state: h only) ----------------------------------------------
+def _norm_gru(spec):
+    out = _norm_simple_rnn(spec)
+    out["type"] = "gru"
+    out["recurrent_activation"] = spec.get("recurrent_activation", "sigmoid")
+    out["reset_after"] = bool(spec.get("reset_after", True))
+    check_activation(out["recurrent_activation"])
+    return out
+
+
+def _norm_simple_rnn(spec):
+    out = {
+        "type": "simple_rnn",
+        "kernel": as_float(spec["kernel"]).copy(),
+        "recurrent_kernel": as_float(spec["recurrent_kernel"]).copy(),
+        "bias": None if spec.get("bias") is None else as_float(spec["bias"]).copy(),
+        "return_sequences": bool(spec.get("return_sequences", False)),
+        "activation": spec.get("activation", "tanh"),
+        "go_backwards": bool(spec.get("go_backwards", False)),
+    }
+    check_activation(out["activation"])
+    return out
+
+
+def _gru_fwd(layer, x, state):
+    hs, h_T, cache = gru_forward(
+        x, layer["kernel"], layer["recurrent_kernel"], layer["bias"], state,
+        layer["activation"], layer["recurrent_activation"], layer["reset_after"],
+        layer["go_backwards"])
+    return (hs if layer["return_sequences"] else h_T), {"rnn": cache, "final_state": h_T}
+
+
+def _simple_rnn_fwd(layer, x, state):
+    hs, h_T, cache = simple_rnn_forward(
+        x, layer["kernel"], layer["recurrent_kernel"], layer["bias"], state,
+        layer["activation"], layer["go_backwards"])
+    return (hs if layer["return_sequences"] else h_T), {"rnn": cache, "final_state": h_T}
+
+
+def _rnn_bwd(backward):
+    def bwd(layer, cache, dy):
+        if layer["return_sequences"]:
+            g = backward(cache["rnn"], dhs=dy)
+        else:
+            g = backward(cache["rnn"], dh_T=dy)
+        return g["dx"], _grads(_lstm_slots(layer), g)
+    return bwd
+
+
 # --- dense, time_distributed (an inner dense: the same layer on 3-D input) ----
 def _norm_dense(spec):
     out = {
@@ -263,9 +319,22 @@ def _time_distributed_bwd(layer, cache, dy):
 
 
 # --- bidirectional (two lstm specs) --------------------------------------------
+_RECURRENT = ("lstm", "gru", "simple_rnn")
+
+
+def _inner_kind(spec):
+    kind = spec.get("type", "lstm")
+    if kind not in _RECURRENT:
+        raise ValueError(f"bidirectional wraps one of {', '.join(_RECURRENT)}; got {kind!r}")
+    return kind
+
+
 def _norm_bidirectional(spec):
-    fwd = _norm_lstm(spec["forward"])
-    bwd = _norm_lstm(spec["backward"])
+    kind = _inner_kind(spec["forward"])
+    if _inner_kind(spec["backward"]) != kind:
+        raise ValueError("bidirectional: the forward and backward layers must be of one kind")
+    fwd = LAYERS[kind].normalize(spec["forward"])
+    bwd = LAYERS[kind].normalize(spec["backward"])
     rs = spec.get("return_sequences", fwd["return_sequences"])
     if spec.get("merge_mode", "concat") is None:
         raise ValueError("merge_mode=None is not supported inside ReferenceSequential")
@@ -280,24 +349,54 @@ def _bidirectional_slots(layer):
 def _bidirectional_fill(spec, arrays):
     n = len(_LSTM_KEYS)
     arrays = _take(arrays, 2 * n)
-    f = _lstm_fill({**spec.get("forward", {"type": "lstm"}), "type": "lstm"}, arrays[:n])
-    b = _lstm_fill({**spec.get("backward", {"type": "lstm"}), "type": "lstm"}, arrays[n:])
+    fs, bs = spec.get("forward", {"type": "lstm"}), spec.get("backward", {"type": "lstm"})
+    f = _lstm_fill({**fs, "type": _inner_kind(fs)}, arrays[:n])
+    b = _lstm_fill({**bs, "type": _inner_kind(bs)}, arrays[n:])
     return {**spec, "forward": f, "backward": b}
 
 
 def _bidirectional_fwd(layer, x, state):
     f, b = layer["forward"], layer["backward"]
-    wf = {k: f[k] for k in _LSTM_PARAMS}
-    wb = {k: b[k] for k in _LSTM_PARAMS}
-    return bidirectional_forward(x, wf, wb, layer["merge_mode"], layer["return_sequences"],
-                                 mask=layer.get("input_mask"))
+    if f["type"] == "lstm":
+        wf = {k: f[k] for k in _LSTM_PARAMS}
+        wb = {k: b[k] for k in _LSTM_PARAMS}
+        return bidirectional_forward(x, wf, wb, layer["merge_mode"], layer["return_sequences"],
+                                     mask=layer.get("input_mask"))
+    # gru, simple_rnn: both directions through their own entries, then the merge
+    rs, mode, entry = layer["return_sequences"], layer["merge_mode"], LAYERS[f["type"]]
+    lf = {**f, "go_backwards": False, "return_sequences": rs}
+    lb = {**b, "go_backwards": True, "return_sequences": rs}
+    y_f, cf = entry.forward(lf, x, None)
+    y_b, cb = entry.forward(lb, x, None)
+    if rs:
+        y_b = y_b[:, ::-1]
+    y = {"concat": lambda: np.concatenate([y_f, y_b], axis=-1), "sum": lambda: y_f + y_b,
+         "ave": lambda: (y_f + y_b) / 2, "mul": lambda: y_f * y_b}[mode]()
+    return y, {"layers": (lf, lb), "caches": (cf, cb), "y_f": y_f, "y_b": y_b}
 
 
 def _bidirectional_bwd(layer, cache, dy):
-    g = bidirectional_backward(cache, dy)
-    grads = (_grads(_lstm_slots(layer["forward"]), g["forward"])
-             + _grads(_lstm_slots(layer["backward"]), g["backward"]))
-    return g["dx"], grads
+    if "layers" not in cache:  # lstm
+        g = bidirectional_backward(cache, dy)
+        grads = (_grads(_lstm_slots(layer["forward"]), g["forward"])
+                 + _grads(_lstm_slots(layer["backward"]), g["backward"]))
+        return g["dx"], grads
+    mode, (lf, lb), (cf, cb) = layer["merge_mode"], cache["layers"], cache["caches"]
+    H = cache["y_f"].shape[-1]
+    if mode == "concat":
+        dy_f, dy_b = dy[..., :H], dy[..., H:]
+    elif mode == "sum":
+        dy_f, dy_b = dy, dy
+    elif mode == "ave":
+        dy_f, dy_b = dy / 2, dy / 2
+    else:  # mul
+        dy_f, dy_b = dy * cache["y_b"], dy * cache["y_f"]
+    if layer["return_sequences"]:
+        dy_b = dy_b[:, ::-1]
+    entry = LAYERS[lf["type"]]
+    dx_f, g_f = entry.backward(lf, cf, dy_f)
+    dx_b, g_b = entry.backward(lb, cb, dy_b)
+    return dx_f + dx_b, g_f + g_b
 
 
 # --- weightless: activation, repeat_vector, dropout (identity) ----------------
@@ -447,6 +546,14 @@ LAYERS: dict[str, RefLayer] = {
         normalize=_norm_lstm, slots=_lstm_slots, n_weights=lambda spec: len(_LSTM_KEYS),
         fill=_lstm_fill, forward=_lstm_fwd, backward=_lstm_bwd, state=True,
         mask=_sequence_mask),
+    "gru": RefLayer(
+        normalize=_norm_gru, slots=_lstm_slots, n_weights=lambda spec: len(_LSTM_KEYS),
+        fill=_lstm_fill, forward=_gru_fwd, backward=_rnn_bwd(gru_backward), state=True,
+        mask=_no_mask),
+    "simple_rnn": RefLayer(
+        normalize=_norm_simple_rnn, slots=_lstm_slots, n_weights=lambda spec: len(_LSTM_KEYS),
+        fill=_lstm_fill, forward=_simple_rnn_fwd, backward=_rnn_bwd(simple_rnn_backward),
+        state=True, mask=_no_mask),
     "dense": RefLayer(
         normalize=_norm_dense, slots=_dense_slots, n_weights=lambda spec: len(_DENSE_KEYS),
         fill=_dense_fill, forward=_dense_fwd, backward=_dense_bwd),
@@ -523,7 +630,8 @@ class ReferenceSequential:
     """Plain NumPy Sequential model for forward values and gradients.
 
     After :meth:`forward` / :meth:`loss_and_grads`, ``final_states`` is a list
-    of (h, c) (each (B, H)) per 'lstm' layer, in layer order; ``input_grad``
+    of (h, c) (each (B, H)) per 'lstm' layer and h per 'gru' or 'simple_rnn' layer, in layer
+    order; ``input_grad``
     (after loss_and_grads) is dL/dx.
     """
 
@@ -560,7 +668,8 @@ class ReferenceSequential:
         if initial_states is None:
             initial_states = [None] * n_state
         if len(initial_states) != n_state:
-            raise ValueError(f"initial_states needs {n_state} entries (one per lstm layer)")
+            raise ValueError(f"initial_states needs {n_state} entries (one per lstm, gru or "
+                             f"simple_rnn layer)")
         states = iter(initial_states)
         caches, finals = [], []
         mask = None  # Keras masking: the (B, T) mask of the current activation
@@ -579,7 +688,8 @@ class ReferenceSequential:
     def forward(self, x, initial_states=None):
         """x (B, T, D) (or (B, D) if the first layer takes 2-D) -> model output.
 
-        initial_states: None, or a list with one (h0, c0) or None per 'lstm' layer.
+        initial_states: None, or a list with one entry per stateful-kind layer: (h0, c0) or
+        None per 'lstm' layer, h0 or None per 'gru' or 'simple_rnn' layer.
         """
         y, _ = self._run(x, initial_states)
         return y

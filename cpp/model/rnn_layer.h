@@ -1,0 +1,132 @@
+// rnn_layer.h — what the single-state recurrent layers (GRU, SimpleRNN) share: input checks,
+// the dropout masks (one per sequence, Keras), the stateful carry-over of h with its
+// rollback, and the output (last step or the sequence). A layer supplies its cell as
+//   struct Cell { State st; void forward(x, h0, B, T, rmask, training); void backward(dx,
+//   dy, dy_seq); const float* h() const; std::vector<ParamRef> params(); };
+// (see layers/gru.cpp). The LSTM keeps its own class (two states).
+#pragma once
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "model/layer.h"
+
+namespace lstmcore {
+
+struct RnnConfig {
+  long units = 0, input_dim = 0;
+  bool return_sequences = false, stateful = false, go_backwards = false;
+  float dropout = 0.0f, recurrent_dropout = 0.0f;
+};
+
+// The options every recurrent layer reads the same way; `name` is the Keras class name.
+inline RnnConfig read_rnn_config(const LayerConfig& c, const char* name) {
+  RnnConfig cfg;
+  cfg.units = c.get_int("units");
+  cfg.input_dim = c.get_int("input_dim");
+  if (cfg.units < 1 || cfg.input_dim < 1)
+    throw std::invalid_argument(std::string("`") + name + "` needs units >= 1 and input_dim >= 1");
+  cfg.return_sequences = c.get_bool("return_sequences", false);
+  cfg.stateful = c.get_bool("stateful", false);
+  cfg.go_backwards = c.get_bool("go_backwards", false);
+  cfg.dropout = (float)c.get_float("dropout", 0.0);
+  cfg.recurrent_dropout = (float)c.get_float("recurrent_dropout", 0.0);
+  if (!(cfg.dropout >= 0.0f && cfg.dropout < 1.0f) ||
+      !(cfg.recurrent_dropout >= 0.0f && cfg.recurrent_dropout < 1.0f))
+    throw std::invalid_argument("`dropout` and `recurrent_dropout` must be in [0, 1)");
+  return cfg;
+}
+
+template <class Cell>
+class RnnLayer : public Layer {
+ public:
+  RnnLayer(const RnnConfig& cfg, const char* name, Cell cell)
+      : cfg_(cfg), name_(name), cell_(std::move(cell)) {}
+  Dims out_dims(const Dims& in) const override {
+    const std::string n = "`" + name_ + "`";
+    if (!in.seq)
+      throw std::invalid_argument(n + " expects 3D input (samples, timesteps, features); received " +
+                                  dims_str(in));
+    if (in.T < 1)
+      throw std::invalid_argument(n + " needs at least one timestep; received input " + dims_str(in));
+    if (in.F != cfg_.input_dim)
+      throw std::invalid_argument(n + " was built for " + std::to_string(cfg_.input_dim) +
+                                  " features per timestep; received input " + dims_str(in));
+    return cfg_.return_sequences ? Dims{in.B, in.T, cfg_.units, true} : Dims{in.B, 0, cfg_.units, false};
+  }
+  const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) override {
+    const long B = in.B, T = in.T, H = cfg_.units, I = cfg_.input_dim;
+    in_ = in;
+    const float* h0 = nullptr;
+    if (cfg_.stateful) {
+      saved_B_ = state_B_;  // keep the state before this step (rollback_state)
+      if (state_B_ > 0) std::memcpy(prev_hs_.resize(hs_.size), hs_.data, sizeof(float) * hs_.size);
+      if (state_B_ != B) {
+        hs_.resize_zero(checked_elems({B, H}, "recurrent state"));
+        state_B_ = B;
+      }
+      h0 = hs_.data;
+    }
+    dropping_ = training && cfg_.dropout > 0.0f;
+    if (dropping_) {  // Keras: one input mask per sequence, the same at every timestep
+      float* m = mask_.resize(checked_elems({B, I}, "dropout mask"));
+      dropout_mask(m, B * I, cfg_.dropout, seed, 0x1d0u);
+      float* xd = xdrop_.resize(checked_elems({B, T, I}, "dropout input"));
+      for (long b = 0; b < B; ++b)
+        for (long t = 0; t < T; ++t)
+          for (long i = 0; i < I; ++i) xd[(b * T + t) * I + i] = x[(b * T + t) * I + i] * m[b * I + i];
+      x = xd;
+    }
+    const float* rmask = nullptr;
+    if (training && cfg_.recurrent_dropout > 0.0f) {
+      float* m = rmask_.resize(checked_elems({B, H}, "recurrent dropout mask"));
+      dropout_mask(m, B * H, cfg_.recurrent_dropout, seed, 0x2d0u);
+      rmask = m;
+    }
+    cell_.forward(x, h0, B, T, rmask, training);
+    const float* hseq = cell_.h();
+    if (cfg_.stateful)
+      for (long b = 0; b < B; ++b)
+        std::memcpy(hs_.data + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
+    if (cfg_.return_sequences) return hseq;
+    float* y = out_.resize(checked_elems({B, H}, "recurrent output"));
+    for (long b = 0; b < B; ++b) std::memcpy(y + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
+    return y;
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    const long B = in_.B, T = in_.T, I = cfg_.input_dim;
+    float* dx = need_dx ? dx_.resize(checked_elems({B, T, I}, "recurrent input gradient")) : nullptr;
+    cell_.backward(dx, dy, cfg_.return_sequences);
+    if (dx && dropping_) {
+      const float* m = mask_.data;
+      for (long b = 0; b < B; ++b)
+        for (long t = 0; t < T; ++t)
+          for (long i = 0; i < I; ++i) dx[(b * T + t) * I + i] *= m[b * I + i];
+    }
+    return dx;
+  }
+  std::vector<ParamRef> params() override { return cell_.params(); }
+  void reset_states() override {
+    if (state_B_ > 0) std::memset(hs_.data, 0, sizeof(float) * state_B_ * cfg_.units);
+    saved_B_ = -1;
+  }
+  bool stateful() const override { return cfg_.stateful; }
+  void rollback_state() override {
+    if (!cfg_.stateful || saved_B_ < 0) return;
+    state_B_ = saved_B_;
+    if (saved_B_ > 0) std::memcpy(hs_.resize(prev_hs_.size), prev_hs_.data, sizeof(float) * prev_hs_.size);
+    saved_B_ = -1;
+  }
+
+ private:
+  RnnConfig cfg_;
+  std::string name_;
+  Cell cell_;
+  Buffer out_, dx_, mask_, xdrop_, hs_, rmask_, prev_hs_;
+  long state_B_ = 0;
+  long saved_B_ = -1;
+  bool dropping_ = false;
+  Dims in_;
+};
+
+}  // namespace lstmcore
