@@ -311,6 +311,22 @@ MASK_CASES = {
                  KL.Dense(1, activation="sigmoid")],
         lambda E: [E(9, 4, mask_zero=True, input_length=6), _layers.GlobalAveragePooling1D(),
                    Dense(1, activation="sigmoid")], "binary_crossentropy"),
+    "embedding_mask_zero_gru": (
+        lambda: [KL.Embedding(9, 4, mask_zero=True), KL.GRU(3), KL.Dense(1, activation="sigmoid")],
+        lambda E: [E(9, 4, mask_zero=True, input_length=6), _layers.GRU(3),
+                   Dense(1, activation="sigmoid")], "binary_crossentropy"),
+    "embedding_mask_zero_gru_before_sequences": (
+        lambda: [KL.Embedding(9, 4, mask_zero=True),
+                 KL.GRU(3, reset_after=False, return_sequences=True),
+                 KL.Dense(3, activation="softmax")],
+        lambda E: [E(9, 4, mask_zero=True, input_length=6),
+                   _layers.GRU(3, reset_after=False, return_sequences=True),
+                   Dense(3, activation="softmax")], "sparse_categorical_crossentropy"),
+    "embedding_mask_zero_simple_rnn_bidirectional": (
+        lambda: [KL.Embedding(9, 4, mask_zero=True),
+                 KL.Bidirectional(KL.SimpleRNN(3, return_sequences=True)), KL.Dense(2)],
+        lambda E: [E(9, 4, mask_zero=True, input_length=6),
+                   Bidirectional(_layers.SimpleRNN(3, return_sequences=True)), Dense(2)], "mse"),
     "embedding_mask_zero_bidirectional_sequences": (
         lambda: [KL.Embedding(9, 4, mask_zero=True),
                  KL.Bidirectional(KL.LSTM(3, return_sequences=True)), KL.Dense(2)],

@@ -205,3 +205,53 @@ def test_global_average_pooling_takes_the_mask(side, simd):
     for i, (a0, a1, g) in enumerate(zip(w0, model.get_weights(), flat)):
         err = np.abs(a1 - a0 + lr * g)
         assert (err <= EPS32 * (np.abs(a1) + 1) * 4 + lr * 1e-5).all(), f"weight {i}"
+
+
+def _rnn(kind, **kw):
+    from lstmcore.layers import GRU, SimpleRNN
+    return {"gru": lambda: GRU(**kw), "gru_before": lambda: GRU(reset_after=False, **kw),
+            "simple_rnn": lambda: SimpleRNN(**kw), "lstm": lambda: LSTM(**kw)}[kind]()
+
+
+@pytest.mark.parametrize("kind", ["gru", "gru_before", "simple_rnn", "lstm"])
+@pytest.mark.parametrize("side", ["post", "pre"])
+def test_every_recurrent_layer_skips_masked_steps(kind, side, threads, simd):
+    """GRU (both variants), SimpleRNN and LSTM: a padded, masked batch gives each sequence's
+    unpadded output, and its gradient is the mean of the unpadded sequences' gradients (one
+    SGD step each from the same weights), with the units split over threads too."""
+    for n_threads, H in ((1, 5), (2, 96)):
+        set_num_threads(n_threads)
+        model = Sequential([Masking(0.0, input_shape=(None, F)), _rnn(kind, units=H), Dense(1)])
+        w0 = _randomize(model, seed=12)
+        x = _padded_floats(13, side)
+        y = np.random.default_rng(14).normal(size=(B, 1)).astype(np.float32)
+        got = model.predict(x, verbose=0)
+        lr = 0.1
+        model.compile(optimizer=SGD(learning_rate=lr), loss="mse")
+        model.train_on_batch(x, y)
+        step = [w1.astype(np.float64) - a for w1, a in zip(model.get_weights(), w0)]
+        alone_steps = []
+        for b, n in enumerate(_lengths(13)):
+            xs = x[b:b + 1, :n] if side == "post" else x[b:b + 1, T - n:]
+            model.set_weights([a.astype(np.float32) for a in w0])
+            np.testing.assert_allclose(got[b:b + 1], model.predict(xs, verbose=0),
+                                       rtol=1e-5, atol=1e-6)
+            model.train_on_batch(xs, y[b:b + 1])
+            alone_steps.append([w1.astype(np.float64) - a
+                                for w1, a in zip(model.get_weights(), w0)])
+        for i, s in enumerate(step):
+            want = np.mean([a[i] for a in alone_steps], axis=0)
+            # float32 steps, summed in another order: relative to the largest
+            atol = 2e-6 * max(1.0, float(np.abs(want).max()))
+            np.testing.assert_allclose(s, want, rtol=1e-4, atol=atol, err_msg=f"{kind} weight {i}")
+
+
+@pytest.mark.parametrize("kind", ["gru", "simple_rnn"])
+def test_bidirectional_sequences_are_zero_at_masked_steps(kind):
+    model = Sequential([Masking(0.0, input_shape=(T, F)),
+                        Bidirectional(_rnn(kind, units=3, return_sequences=True))])
+    _randomize(model, seed=15)
+    x = _padded_floats(16, "post")
+    out = model.predict(x, verbose=0)
+    used = np.any(x != 0, axis=-1)
+    assert (out[~used] == 0).all() and (np.abs(out[used]).sum(-1) > 0).all()

@@ -26,7 +26,8 @@ namespace lstmcore {
 
 void gru_forward(GruState& s, const float* x, const float* W, const float* U, const float* bias,
                  const float* h0, long B, long T, long I, long H, int act, int ract,
-                 bool reset_after, bool go_backwards, const float* rmask, bool for_backward) {
+                 bool reset_after, bool go_backwards, const float* rmask, bool for_backward,
+                 const float* tmask) {
   const long G = checked_mul(3, H, "GRU gates (3H)");
   const size_t n_btg = checked_elems({B, T, G}, "GRU gates (B, T, 3H)");
   const size_t n_bth = checked_elems({B, T, H}, "GRU states (B, T, H)");
@@ -62,6 +63,7 @@ void gru_forward(GruState& s, const float* x, const float* W, const float* U, co
   } else {
     s.rmask.size = 0;
   }
+  const float* tm = processing_mask(s.tmask, tmask, B, T, go_backwards);
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H, 3);
   // The input and recurrent biases (3H each); a missing one reads zeros (x + 0 == x), so the
@@ -236,6 +238,7 @@ void gru_forward(GruState& s, const float* x, const float* W, const float* U, co
             for (long j = j0; j < j1; ++j) ho[j] = gz[j] * hq[j] + (1.0f - gz[j]) * gh[j];
           }
         }
+        if (tm) carry_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, h, sh0);
         if (rm)
           for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) {
@@ -286,6 +289,8 @@ void gru_backward(GruState& s, float* dx, float* dW, float* dU, float* db, float
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* hin = rm ? s.hm.data : h;  // what the recurrent GEMMs read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
+  const float* tm = s.tmask.size ? s.tmask.data : nullptr;
+  float* held = tm ? s.held.resize(n_bh) : nullptr;
   auto begin = [](int, const Share&) {};
   recurrent_team(plan, B, H, T, true, begin, [&](const Share& sh, long st, const StepSync& sync) {
       const long j0 = sh.j0, j1 = sh.j1, n = j1 - j0;
@@ -312,6 +317,7 @@ void gru_backward(GruState& s, float* dx, float* dW, float* dU, float* db, float
           } else {
             for (long j = 0; j < H; ++j) d[j] = r[j];
           }
+          if (tm) hold_skipped(tm, T, H, st, bb, bb + 1, 0, H, dht, held);
           float* dd = dhz + bb * H;
           for (long j = 0; j < H; ++j) {
             const float z = g[j], hh = g[2 * H + j];
@@ -364,6 +370,7 @@ void gru_backward(GruState& s, float* dx, float* dW, float* dU, float* db, float
           } else {
             for (long j = j0; j < j1; ++j) d[j] = r[j];
           }
+          if (tm) hold_skipped(tm, T, H, st, bb, bb + 1, j0, j1, dht, held);
           float* dz_ = dzs + bb * H;
           float* dhh = tmp + bb * H;
           float* dd = dhz + bb * H;
@@ -445,6 +452,7 @@ void gru_backward(GruState& s, float* dx, float* dW, float* dU, float* db, float
             if (rm) v *= rm[b * H + j];
             dh[b * H + j] = v + dhz[b * H + j];
           }
+        if (tm) pass_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, dh, held);
       }
   });
   if (dh0) std::memcpy(dh0, dh, sizeof(float) * n_bh);

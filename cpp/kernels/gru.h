@@ -36,6 +36,7 @@ struct GruState {
   Buffer dx_rev, corr;
   Buffer rmask;              // (B, H) recurrent dropout mask, or size 0 when off
   Buffer hm, h0m;            // (B, T, H) and (B, H): masked states fed to the recurrent GEMMs
+  Buffer tmask, held;        // Keras mask (B, T) in processing order (size 0: none); (B, H)
 };
 
 // gru_forward: run the whole sequence; x (B, T, I); bias as above or null; h0 (B, H) or null
@@ -43,7 +44,7 @@ struct GruState {
 void gru_forward(GruState& s, const float* x, const float* W, const float* U, const float* bias,
                  const float* h0, long B, long T, long I, long H, int act, int ract,
                  bool reset_after, bool go_backwards, const float* rmask = nullptr,
-                 bool for_backward = true);
+                 bool for_backward = true, const float* tmask = nullptr);
 
 // gru_backward: BPTT over the last gru_forward on `s`. dy (B, T, H) (dy_seq) or (B, H) or null;
 // dhT (B, H) or null. dx (B, T, I) written unless null; dW, dU, db accumulate (+=), db in the
@@ -63,12 +64,13 @@ struct SimpleRnnState {
   PackedB u, u_t;
   Buffer dh, dhs, dx_rev, corr;
   Buffer rmask, hm, h0m;
+  Buffer tmask, held;  // Keras mask (B, T) in processing order (size 0: none); (B, H)
 };
 
 void simple_rnn_forward(SimpleRnnState& s, const float* x, const float* W, const float* U,
                         const float* bias, const float* h0, long B, long T, long I, long H,
                         int act, bool go_backwards, const float* rmask = nullptr,
-                        bool for_backward = true);
+                        bool for_backward = true, const float* tmask = nullptr);
 void simple_rnn_backward(SimpleRnnState& s, float* dx, float* dW, float* dU, float* db,
                          float* dh0, const float* dy, bool dy_seq, const float* dhT,
                          const float* W, const float* U);

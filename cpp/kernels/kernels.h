@@ -253,7 +253,7 @@ struct LstmState {
   // Keras masks: (B, T) 1 = use the step, 0 = skip it (state carried through), in
   // processing order (reversed with go_backwards); size 0 when there is none.
   Buffer tmask;
-  Buffer dcm;                // (B, H): dL/dc carried across a skipped step in backward
+  Buffer held_h, held_c;     // (B, H): dL/dh, dL/dc carried across a skipped step (backward)
 };
 
 // lstm_forward: run the whole sequence.

@@ -79,15 +79,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
     s.rmask.size = 0;
   }
   // Keras masks, in processing order.
-  const float* tm = nullptr;
-  if (tmask) {
-    float* m = s.tmask.resize(checked_elems({B, T}, "LSTM mask (B, T)"));
-    if (go_backwards) reverse_time(m, tmask, B, T, 1);
-    else std::memcpy(m, tmask, sizeof(float) * B * T);
-    tm = m;
-  } else {
-    s.tmask.size = 0;
-  }
+  const float* tm = processing_mask(s.tmask, tmask, B, T, go_backwards);
 
   // Input projection for all timesteps at once: gates = x . W (bias added in the gate kernel).
   // Split by units it is one (multi-threaded) GEMM before the time loop; split by rows each
@@ -142,15 +134,10 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
                                  tc ? tc + o : nullptr, h + o, H, j0, j1, act, ract);
           }
         }
-        if (tm)  // a skipped step carries h and c through (this thread's rows and units)
-          for (long b = sh.b0; b < sh.b1; ++b) {
-            if (tm[b * T + st] != 0.0f) continue;
-            const long o = (b * T + st) * H;
-            const float* hprev = st == 0 ? sh0 + b * H : h + o - H;
-            const float* cprev = st == 0 ? sc0 + b * H : c + o - H;
-            std::memcpy(h + o + j0, hprev + j0, sizeof(float) * (j1 - j0));
-            std::memcpy(c + o + j0, cprev + j0, sizeof(float) * (j1 - j0));
-          }
+        if (tm) {  // a skipped step carries h and c through (this thread's rows and units)
+          carry_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, h, sh0);
+          carry_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, c, sc0);
+        }
         if (rm)
           for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) {
@@ -191,7 +178,8 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
 
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* tm = s.tmask.size ? s.tmask.data : nullptr;
-  float* dcm = tm ? s.dcm.resize(n_bh) : nullptr;
+  float* held_h = tm ? s.held_h.resize(n_bh) : nullptr;
+  float* held_c = tm ? s.held_c.resize(n_bh) : nullptr;
   const float* hin = rm ? s.hm.data : h;      // what the recurrent GEMM read, per step
   const float* h0in = rm ? s.h0m.data : s.h0.data;
   auto begin = [](int, const Share&) {};
@@ -215,10 +203,10 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
             for (long j = j0; j < j1; ++j) d[j] = r[j];
           }
         }
-        if (tm)  // a skipped step passes dL/dc through: keep it across the gate kernel
-          for (long b = sh.b0; b < sh.b1; ++b)
-            if (tm[b * T + st] == 0.0f)
-              std::memcpy(dcm + b * H + j0, dcv + b * H + j0, sizeof(float) * (j1 - j0));
+        if (tm) {  // a skipped step: its gradients kept aside, so its gate math gives zero
+          hold_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, dht, held_h);
+          hold_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, dcv, held_c);
+        }
         if (j0 == 0 && j1 == H && 2 * H <= t.width) {  // small layer: rows share vectors
           t.lstm_gates_bwd_rows(gs, T * G, dcb, dhtb, cp, ld_cp, tc + o0, T * H, H, nb, act,
                                 ract);
@@ -227,13 +215,8 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
             t.lstm_gates_bwd_row(gs + b * T * G, dcb + b * H, dhtb + b * H, cp + b * ld_cp,
                                  tc + o0 + b * T * H, H, j0, j1, act, ract);
         }
-        if (tm)  // ... and has no gate gradient: nothing reaches W, U, b or x from it
-          for (long b = sh.b0; b < sh.b1; ++b) {
-            if (tm[b * T + st] != 0.0f) continue;
-            std::memcpy(dcv + b * H + j0, dcm + b * H + j0, sizeof(float) * (j1 - j0));
-            float* z = gates + (b * T + st) * G;
-            for (int g = 0; g < 4; ++g) std::memset(z + g * H + j0, 0, sizeof(float) * (j1 - j0));
-          }
+        if (tm)  // ... and dL/dc_{t-1} = dL/dc_t
+          pass_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, dcv, held_c);
       }
       // dh_{t-1}[rows, units] = dz_t[rows] . U^T[:, units]. Split by units, every thread
       // needs all of dz_t, hence a barrier; own units only are read back next step, so no
@@ -248,9 +231,7 @@ void lstm_backward(LstmState& s, float* dx, float* dW, float* dU, float* db, flo
           for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) dh[b * H + j] *= rm[b * H + j];
         if (tm)  // h_{t-1} = h_t at a skipped step: its whole gradient goes through
-          for (long b = sh.b0; b < sh.b1; ++b)
-            if (tm[b * T + st] == 0.0f)
-              std::memcpy(dh + b * H + j0, dht + b * H + j0, sizeof(float) * (j1 - j0));
+          pass_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, dh, held_h);
       }
   });
   if (dh0) std::memcpy(dh0, dh, sizeof(float) * n_bh);

@@ -116,6 +116,56 @@ inline void add_prev_state_grad(float* dU, long ldu, const float* hin, const flo
 // recurrent_team: begin(tid, share) once per thread, then step(share, t, sync) for t = 0..T-1
 // (T-1..0 when `reverse`) on the plan's team; stops between steps on an interrupt (all
 // threads at the same step) and then throws Interrupted on the calling thread.
+// ---- Keras masks in the time loop -------------------------------------------------------
+// tm is (B, T) in processing order: 0 skips step t of row b. A skipped step carries the state
+// through (forward), and in backward passes its incoming gradient on to the previous step
+// untouched while nothing of it reaches the weights or the input.
+
+// The caller's (B, T) mask (input time order) in processing order, in dst; null for none.
+inline const float* processing_mask(Buffer& dst, const float* tmask, long B, long T,
+                                    bool go_backwards) {
+  if (!tmask) {
+    dst.size = 0;
+    return nullptr;
+  }
+  float* m = dst.resize(checked_elems({B, T}, "a mask (B, T)"));
+  if (go_backwards) reverse_time(m, tmask, B, T, 1);
+  else std::memcpy(m, tmask, sizeof(float) * B * T);
+  return m;
+}
+
+// Forward, after step st wrote its state seq (B, T, H) for rows b0..b1, units j0..j1:
+// a skipped step's state is the previous one (init (B, H) before the first step).
+inline void carry_skipped(const float* tm, long T, long H, long st, long b0, long b1, long j0,
+                          long j1, float* seq, const float* init) {
+  for (long b = b0; b < b1; ++b) {
+    if (tm[b * T + st] != 0.0f) continue;
+    const long o = (b * T + st) * H;
+    const float* prev = st == 0 ? init + b * H : seq + o - H;
+    std::memcpy(seq + o + j0, prev + j0, sizeof(float) * (j1 - j0));
+  }
+}
+
+// Backward, once step st's total gradient g (B, H) of rows b0..b1 is known and before the
+// gate math reads it: a skipped step's is kept in held and zeroed, so the step contributes
+// nothing ...
+inline void hold_skipped(const float* tm, long T, long H, long st, long b0, long b1, long j0,
+                         long j1, float* g, float* held) {
+  for (long b = b0; b < b1; ++b) {
+    if (tm[b * T + st] != 0.0f) continue;
+    std::memcpy(held + b * H + j0, g + b * H + j0, sizeof(float) * (j1 - j0));
+    std::memset(g + b * H + j0, 0, sizeof(float) * (j1 - j0));
+  }
+}
+
+// ... and once the previous step's gradient gprev (B, H) is formed, it is the held one.
+inline void pass_skipped(const float* tm, long T, long H, long st, long b0, long b1, long j0,
+                         long j1, float* gprev, const float* held) {
+  for (long b = b0; b < b1; ++b)
+    if (tm[b * T + st] == 0.0f)
+      std::memcpy(gprev + b * H + j0, held + b * H + j0, sizeof(float) * (j1 - j0));
+}
+
 template <class Begin, class Step>
 void recurrent_team(const TeamPlan& plan, long B, long H, long T, bool reverse, Begin&& begin,
                     Step&& step) {

@@ -16,7 +16,8 @@ namespace lstmcore {
 
 void simple_rnn_forward(SimpleRnnState& s, const float* x, const float* W, const float* U,
                         const float* bias, const float* h0, long B, long T, long I, long H,
-                        int act, bool go_backwards, const float* rmask, bool for_backward) {
+                        int act, bool go_backwards, const float* rmask, bool for_backward,
+                        const float* tmask) {
   const size_t n_bth = checked_elems({B, T, H}, "SimpleRNN states (B, T, H)");
   const size_t n_bti = checked_elems({B, T, I}, "SimpleRNN input (B, T, I)");
   const size_t n_bh = checked_elems({B, H}, "SimpleRNN state (B, H)");
@@ -46,6 +47,7 @@ void simple_rnn_forward(SimpleRnnState& s, const float* x, const float* W, const
   } else {
     s.rmask.size = 0;
   }
+  const float* tm = processing_mask(s.tmask, tmask, B, T, go_backwards);
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H, 1);
   const bool project_in_team = plan.by_rows && plan.nt > 1;
@@ -78,6 +80,7 @@ void simple_rnn_forward(SimpleRnnState& s, const float* x, const float* W, const
             for (long j = j0; j < j1; ++j) g[j] += bias[j];
           t.act_forward(act, h + o0 + b * T * H + j0, g + j0, j1 - j0);
         }
+        if (tm) carry_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, h, sh0);
         if (rm)
           for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) {
@@ -112,6 +115,8 @@ void simple_rnn_backward(SimpleRnnState& s, float* dx, float* dW, float* dU, flo
   const float* rm = s.rmask.size ? s.rmask.data : nullptr;
   const float* hin = rm ? s.hm.data : h;
   const float* h0in = rm ? s.h0m.data : s.h0.data;
+  const float* tm = s.tmask.size ? s.tmask.data : nullptr;
+  float* held = tm ? s.held.resize(n_bh) : nullptr;
   auto begin = [](int, const Share&) {};
   recurrent_team(plan, B, H, T, true, begin, [&](const Share& sh, long st, const StepSync& sync) {
       const long j0 = sh.j0, j1 = sh.j1, nb = sh.b1 - sh.b0;
@@ -127,6 +132,7 @@ void simple_rnn_backward(SimpleRnnState& s, float* dx, float* dW, float* dU, flo
           } else {
             for (long j = j0; j < j1; ++j) d[j] = r[j];
           }
+          if (tm) hold_skipped(tm, T, H, st, b, b + 1, j0, j1, dht, held);
           const long k = b - sh.b0;
           t.act_backward(act, gs + k * T * H + j0, h + o0 + k * T * H + j0, d + j0, j1 - j0);
         }
@@ -140,6 +146,7 @@ void simple_rnn_backward(SimpleRnnState& s, float* dx, float* dW, float* dU, flo
         if (rm)
           for (long b = sh.b0; b < sh.b1; ++b)
             for (long j = j0; j < j1; ++j) dh[b * H + j] *= rm[b * H + j];
+        if (tm) pass_skipped(tm, T, H, st, sh.b0, sh.b1, j0, j1, dh, held);
       }
   });
   if (dh0) std::memcpy(dh0, dh, sizeof(float) * n_bh);

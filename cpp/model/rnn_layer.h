@@ -1,7 +1,7 @@
 // rnn_layer.h — what the single-state recurrent layers (GRU, SimpleRNN) share: input checks,
 // the dropout masks (one per sequence, Keras), the stateful carry-over of h with its
 // rollback, and the output (last step or the sequence). A layer supplies its cell as
-//   struct Cell { State st; void forward(x, h0, B, T, rmask, training); void backward(dx,
+//   struct Cell { State st; void forward(x, h0, B, T, rmask, training, tmask); void backward(dx,
 //   dy, dy_seq); const float* h() const; std::vector<ParamRef> params(); };
 // (see layers/gru.cpp). The LSTM keeps its own class (two states).
 #pragma once
@@ -16,6 +16,7 @@ namespace lstmcore {
 struct RnnConfig {
   long units = 0, input_dim = 0;
   bool return_sequences = false, stateful = false, go_backwards = false;
+  bool zero_output_for_mask = false;  // Keras: set by Bidirectional when returning sequences
   float dropout = 0.0f, recurrent_dropout = 0.0f;
 };
 
@@ -31,10 +32,47 @@ inline RnnConfig read_rnn_config(const LayerConfig& c, const char* name) {
   cfg.go_backwards = c.get_bool("go_backwards", false);
   cfg.dropout = (float)c.get_float("dropout", 0.0);
   cfg.recurrent_dropout = (float)c.get_float("recurrent_dropout", 0.0);
+  cfg.zero_output_for_mask = c.get_bool("zero_output_for_mask", false);
   if (!(cfg.dropout >= 0.0f && cfg.dropout < 1.0f) ||
       !(cfg.recurrent_dropout >= 0.0f && cfg.recurrent_dropout < 1.0f))
     throw std::invalid_argument("`dropout` and `recurrent_dropout` must be in [0, 1)");
   return cfg;
+}
+
+// Keras' outputs at the skipped steps of a returned sequence h (B, T, H): the previous output,
+// which is zero before the first step used (the state itself starts from h0), or zero at
+// every skipped step with zero_output_for_mask. tm is the mask in processing order. Returns
+// h itself when no output changes (no initial state, no zero_output_for_mask), else `out`;
+// `keep` (B, T) says which outputs are h's (for the gradient: masked_sequence_grad).
+inline const float* masked_sequence(const float* h, const float* tm, long B, long T, long H,
+                                    bool zero_output, bool has_h0, Buffer& keep, Buffer& out,
+                                    bool* changed) {
+  *changed = zero_output || has_h0;
+  if (!*changed) return h;
+  float* om = keep.resize(checked_elems({B, T}, "an output mask"));
+  for (long b = 0; b < B; ++b) {
+    bool seen = false;
+    for (long t = 0; t < T; ++t) {
+      const bool use = tm[b * T + t] != 0.0f;
+      seen = seen || use;
+      om[b * T + t] = (zero_output ? use : seen) ? 1.0f : 0.0f;
+    }
+  }
+  float* y = out.resize(checked_elems({B, T, H}, "a recurrent output"));
+  for (long k = 0; k < B * T; ++k) {
+    if (om[k] != 0.0f) std::memcpy(y + k * H, h + k * H, sizeof(float) * H);
+    else std::memset(y + k * H, 0, sizeof(float) * H);
+  }
+  return y;
+}
+
+// The gradient of masked_sequence's output: none reaches the outputs fixed at zero.
+inline const float* masked_sequence_grad(const float* dy, const Buffer& keep, long B, long T,
+                                         long H, Buffer& out) {
+  float* d = out.resize(checked_elems({B, T, H}, "a recurrent output gradient"));
+  for (long k = 0; k < B * T; ++k)
+    for (long j = 0; j < H; ++j) d[k * H + j] = keep.data[k] != 0.0f ? dy[k * H + j] : 0.0f;
+  return d;
 }
 
 template <class Cell>
@@ -83,12 +121,17 @@ class RnnLayer : public Layer {
       dropout_mask(m, B * H, cfg_.recurrent_dropout, seed, 0x2d0u);
       rmask = m;
     }
-    cell_.forward(x, h0, B, T, rmask, training);
+    cell_.forward(x, h0, B, T, rmask, training, tmask_);
     const float* hseq = cell_.h();
     if (cfg_.stateful)
       for (long b = 0; b < B; ++b)
         std::memcpy(hs_.data + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
-    if (cfg_.return_sequences) return hseq;
+    zeroed_ = false;
+    if (cfg_.return_sequences) {
+      if (!tmask_) return hseq;
+      return masked_sequence(hseq, cell_.st.tmask.data, B, T, H, cfg_.zero_output_for_mask,
+                             h0 != nullptr, keep_, masked_out_, &zeroed_);
+    }
     float* y = out_.resize(checked_elems({B, H}, "recurrent output"));
     for (long b = 0; b < B; ++b) std::memcpy(y + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
     return y;
@@ -96,6 +139,7 @@ class RnnLayer : public Layer {
   const float* backward(const float* dy, bool need_dx) override {
     const long B = in_.B, T = in_.T, I = cfg_.input_dim;
     float* dx = need_dx ? dx_.resize(checked_elems({B, T, I}, "recurrent input gradient")) : nullptr;
+    if (zeroed_) dy = masked_sequence_grad(dy, keep_, B, T, cfg_.units, dyz_);
     cell_.backward(dx, dy, cfg_.return_sequences);
     if (dx && dropping_) {
       const float* m = mask_.data;
@@ -111,6 +155,8 @@ class RnnLayer : public Layer {
     saved_B_ = -1;
   }
   bool stateful() const override { return cfg_.stateful; }
+  void set_input_mask(const float* mask) override { tmask_ = mask; }
+  const float* output_mask() const override { return cfg_.return_sequences ? tmask_ : nullptr; }
   void rollback_state() override {
     if (!cfg_.stateful || saved_B_ < 0) return;
     state_B_ = saved_B_;
@@ -122,7 +168,9 @@ class RnnLayer : public Layer {
   RnnConfig cfg_;
   std::string name_;
   Cell cell_;
-  Buffer out_, dx_, mask_, xdrop_, hs_, rmask_, prev_hs_;
+  Buffer out_, dx_, mask_, xdrop_, hs_, rmask_, prev_hs_, keep_, masked_out_, dyz_;
+  const float* tmask_ = nullptr;  // Keras mask of the input (B, T), or null
+  bool zeroed_ = false;           // the last forward fixed some outputs at zero
   long state_B_ = 0;
   long saved_B_ = -1;
   bool dropping_ = false;

@@ -27,8 +27,10 @@ struct GruCell {
     dU = dW + I * G;
     db = b ? dU + H * G : nullptr;
   }
-  void forward(const float* x, const float* h0, long B, long T, const float* rmask, bool training) {
-    gru_forward(st, x, W, U, b, h0, B, T, I, H, act, ract, reset_after, go_backwards, rmask, training);
+  void forward(const float* x, const float* h0, long B, long T, const float* rmask, bool training,
+               const float* tmask) {
+    gru_forward(st, x, W, U, b, h0, B, T, I, H, act, ract, reset_after, go_backwards, rmask, training,
+                tmask);
   }
   void backward(float* dx, const float* dy, bool dy_seq) {
     gru_backward(st, dx, dW, dU, db, nullptr, dy, dy_seq, nullptr, W, U);

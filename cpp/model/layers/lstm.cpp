@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "model/layer.h"
+#include "model/rnn_layer.h"
 
 namespace lstmcore {
 namespace {
@@ -85,8 +86,9 @@ class LstmLayer : public Layer {
     }
     zeroed_ = false;
     if (cfg_.return_sequences) {
-      if (tmask_ && (cfg_.zero_output_for_mask || h0)) return masked_outputs(B, T, H);
-      return st_.h.data;
+      if (!tmask_) return st_.h.data;
+      return masked_sequence(st_.h.data, st_.tmask.data, B, T, H, cfg_.zero_output_for_mask,
+                             h0 != nullptr, outmask_, masked_out_, &zeroed_);
     }
     float* y = out_.resize(checked_elems({B, H}, "LSTM output"));
     for (long b = 0; b < B; ++b)
@@ -95,13 +97,7 @@ class LstmLayer : public Layer {
   }
   const float* backward(const float* dy, bool need_dx) override {
     const long B = in_.B, T = in_.T;
-    if (zeroed_) {  // outputs fixed at zero have no gradient
-      const long H = cfg_.units;
-      float* d = dyz_.resize(checked_elems({B, T, H}, "LSTM output gradient"));
-      for (long k = 0; k < B * T; ++k)
-        for (long j = 0; j < H; ++j) d[k * H + j] = outmask_.data[k] != 0.0f ? dy[k * H + j] : 0.0f;
-      dy = d;
-    }
+    if (zeroed_) dy = masked_sequence_grad(dy, outmask_, B, T, cfg_.units, dyz_);
     float* dx = need_dx ? dx_.resize(checked_elems({B, T, I_}, "LSTM input gradient")) : nullptr;
     lstm_backward(st_, dx, dW_, dU_, db_, nullptr, nullptr, dy,
                   cfg_.return_sequences, nullptr, nullptr, W_, U_);
@@ -154,29 +150,6 @@ class LstmLayer : public Layer {
   const float* tmask_ = nullptr;
   bool zeroed_ = false;        // the last forward fixed some outputs at zero
   Buffer outmask_, masked_out_, dyz_;
-
-  // Keras' outputs at skipped steps of a returned sequence: the previous output, which is
-  // zero before the first step used (the state itself starts from h0), or zero at every
-  // skipped step with zero_output_for_mask. The mask is in processing order (st_.tmask).
-  const float* masked_outputs(long B, long T, long H) {
-    float* om = outmask_.resize(checked_elems({B, T}, "LSTM output mask"));
-    const float* tm = st_.tmask.data;
-    for (long b = 0; b < B; ++b) {
-      bool seen = false;
-      for (long t = 0; t < T; ++t) {
-        const bool use = tm[b * T + t] != 0.0f;
-        seen = seen || use;
-        om[b * T + t] = (cfg_.zero_output_for_mask ? use : seen) ? 1.0f : 0.0f;
-      }
-    }
-    float* y = masked_out_.resize(checked_elems({B, T, H}, "LSTM output"));
-    for (long k = 0; k < B * T; ++k) {
-      if (om[k] != 0.0f) std::memcpy(y + k * H, st_.h.data + k * H, sizeof(float) * H);
-      else std::memset(y + k * H, 0, sizeof(float) * H);
-    }
-    zeroed_ = true;
-    return y;
-  }
 };
 
 // config: units, input_dim, activation, recurrent_activation, return_sequences, stateful,

@@ -24,8 +24,10 @@ struct SimpleRnnCell {
     dU = dW + I * H;
     db = b ? dU + H * H : nullptr;
   }
-  void forward(const float* x, const float* h0, long B, long T, const float* rmask, bool training) {
-    simple_rnn_forward(st, x, W, U, b, h0, B, T, I, H, act, go_backwards, rmask, training);
+  void forward(const float* x, const float* h0, long B, long T, const float* rmask, bool training,
+               const float* tmask) {
+    simple_rnn_forward(st, x, W, U, b, h0, B, T, I, H, act, go_backwards, rmask, training,
+                tmask);
   }
   void backward(float* dx, const float* dy, bool dy_seq) {
     simple_rnn_backward(st, dx, dW, dU, db, nullptr, dy, dy_seq, nullptr, W, U);

@@ -15,7 +15,11 @@ class _StateRNN(Layer):
 
     _weight_names = ("kernel", "recurrent_kernel", "bias")
     _recurrent = True
+    _supports_masking = True  # skipped timesteps carry the state through
     _gates = 1  # column blocks of the kernels
+
+    def _output_mask(self, input_masked: bool) -> bool:
+        return input_masked and self.return_sequences
 
     def _init_common(self, units, activation, use_bias, kernel_initializer,
                      recurrent_initializer, bias_initializer, dropout, recurrent_dropout,
