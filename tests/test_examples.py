@@ -48,7 +48,8 @@ def run(name: str, scale: float) -> dict:
 def test_every_example_is_tested():
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
     tested = {"vanilla_lstm", "stacked_lstm", "encoder_decoder", "bidirectional_lstm",
-              "generative_char_lstm", "stateful_lstm", "text_classifier", "cnn_lstm", "conv_lstm_text"}
+              "generative_char_lstm", "stateful_lstm", "text_classifier", "cnn_lstm", "conv_lstm_text",
+              "gru_forecasting"}
     assert scripts == tested
 
 
@@ -103,3 +104,8 @@ def test_cnn_lstm_subsequences():
 def test_conv_lstm_text():
     scores = run("conv_lstm_text", 0.3)
     assert scores["accuracy"] > 0.7            # chance: 0.5
+
+
+def test_gru_forecasting():
+    scores = run("gru_forecasting", 0.3)
+    assert scores["improvement"] > 1.0         # beats the seasonal naive forecast
