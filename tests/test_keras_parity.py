@@ -24,8 +24,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     keras = pytest.importorskip("keras")
 
-from lstmcore.layers import LSTM, Bidirectional, Dense, RepeatVector, TimeDistributed  # noqa: E402
 from lstmcore import layers as _layers  # noqa: E402
+from lstmcore.layers import LSTM, Bidirectional, Dense, RepeatVector, TimeDistributed  # noqa: E402
 from lstmcore.models import Sequential  # noqa: E402
 from lstmcore.optimizers import SGD, Adam, RMSprop  # noqa: E402
 
