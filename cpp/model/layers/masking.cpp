@@ -23,12 +23,16 @@ class MaskingLayer : public Layer {
     in_ = in;
     const long rows = in.rows(), F = in.F;
     float* m = mask_.resize(rows);
-    float* y = out_.resize(in.size());
     for (long r = 0; r < rows; ++r) {
       bool use = false;
       for (long f = 0; f < F && !use; ++f) use = x[r * F + f] != value_;
       m[r] = use ? 1.0f : 0.0f;
-      if (use) std::memcpy(y + r * F, x + r * F, sizeof(float) * F);
+    }
+    // With mask_value 0 a masked timestep is zeros already: the output is the input itself.
+    if (value_ == 0.0f) return x;
+    float* y = out_.resize(in.size());
+    for (long r = 0; r < rows; ++r) {
+      if (m[r] != 0.0f) std::memcpy(y + r * F, x + r * F, sizeof(float) * F);
       else std::memset(y + r * F, 0, sizeof(float) * F);
     }
     return y;
