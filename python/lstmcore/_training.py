@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from . import _arrays, _config, _core
+from . import _arrays, _config, _core, _sources
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -193,12 +193,68 @@ class Trainer:
             unbuilt = self._input_shape is None
             self._training_started = False
             try:
+                if _sources.is_source(x):
+                    return self._fit_source(x, y, batch_size, epochs, verbose, callbacks,
+                                            validation_split, validation_data, shuffle,
+                                            initial_epoch, seed, **kwargs)
                 return self._fit(x, y, batch_size, epochs, verbose, callbacks, validation_split,
                                  validation_data, shuffle, initial_epoch, seed, **kwargs)
             except BaseException:
                 if unbuilt and not self._training_started:  # refused before any step
                     self._unbuild(before)
                 raise
+
+    def _fit_source(self, source, y, batch_size, epochs, verbose, callbacks, validation_split,
+                    validation_data, shuffle, initial_epoch, seed, steps_per_epoch=None,
+                    validation_steps=None, class_weight=None, **kwargs):
+        """fit on a generator, iterator or Sequence (batches come from it)."""
+        _reject_kwargs("fit", kwargs, ("sample_weight", "validation_freq", "max_queue_size",
+                                       "workers", "use_multiprocessing",
+                                       "validation_batch_size"))
+        self._check_compiled("fit")
+        if y is not None:
+            raise ValueError("`y` must not be given when `x` is a generator or a Sequence: its "
+                             "batches carry the targets, (x, y) or (x, y, sample_weight)")
+        if batch_size is not None:
+            raise ValueError("`batch_size` must not be given when `x` is a generator or a "
+                             "Sequence: the batches come from it")
+        if validation_split:
+            raise ValueError("`validation_split` needs arrays; with a generator pass "
+                             "`validation_data`")
+        if seed is not None:
+            raise ValueError("`fit(seed=...)` needs arrays; with a generator use "
+                             "lstmcore.set_seed")
+        verbose = _verbosity(verbose)
+        epochs = _arrays.check_batch_arg(epochs, "epochs", allow_none=False)
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
+                or initial_epoch < 0:
+            raise ValueError(f"`initial_epoch` must be a non-negative integer; received "
+                             f"{initial_epoch!r}")
+        return _sources.fit(self, source, epochs, verbose, callbacks, validation_data, shuffle,
+                            initial_epoch, steps_per_epoch, validation_steps, class_weight)
+
+    def fit_generator(self, generator, steps_per_epoch=None, epochs=1, verbose=1, callbacks=None,
+                      validation_data=None, validation_steps=None, validation_freq=1,
+                      class_weight=None, max_queue_size=10, workers=1, use_multiprocessing=False,
+                      shuffle=True, initial_epoch=0):
+        """Keras 2's name for ``fit`` on a generator or Sequence (queue and worker arguments
+        are accepted and unused: batches are drawn in the calling thread)."""
+        if validation_freq != 1:
+            raise NotImplementedError("`fit_generator(validation_freq=...)` is not supported")
+        return self.fit(generator, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                        validation_data=validation_data, shuffle=shuffle,
+                        initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                        validation_steps=validation_steps, class_weight=class_weight)
+
+    def evaluate_generator(self, generator, steps=None, callbacks=None, max_queue_size=10,
+                           workers=1, use_multiprocessing=False, verbose=0):
+        """Keras 2's name for ``evaluate`` on a generator or Sequence."""
+        return self.evaluate(generator, steps=steps, verbose=verbose)
+
+    def predict_generator(self, generator, steps=None, callbacks=None, max_queue_size=10,
+                          workers=1, use_multiprocessing=False, verbose=0):
+        """Keras 2's name for ``predict`` on a generator or Sequence."""
+        return self.predict(generator, steps=steps, verbose=verbose)
 
     def _fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
              validation_data, shuffle, initial_epoch, seed, **kwargs):
@@ -366,9 +422,19 @@ class Trainer:
         """Loss (and metrics) on data: the loss alone when no metric was compiled, else
         ``[loss, metric, ...]``; means over samples (batches weighted by their size)."""
         sample_weight = kwargs.pop("sample_weight", None)
-        _reject_kwargs("evaluate", kwargs, ("steps", "callbacks"))
+        steps = kwargs.pop("steps", None)
+        _reject_kwargs("evaluate", kwargs, ("callbacks",))
         self._check_compiled("evaluate")
         verbose = _verbosity(verbose)
+        if _sources.is_source(x):
+            if y is not None or sample_weight is not None or batch_size is not None:
+                raise ValueError("with a generator or a Sequence, its batches carry y (and "
+                                 "sample weights): pass neither `y`, `sample_weight` nor "
+                                 "`batch_size`")
+            return self._returned(_sources.evaluate(self, x, steps), return_dict)
+        if steps is not None:
+            raise NotImplementedError("`evaluate(steps=...)` applies to generators; with arrays "
+                                      "use batch_size")
         x, y = self._prepare_xy(x, y)
         sw = self._prepare_sample_weight(sample_weight, None, y, x.shape[0])
         bs = self._batch_size_for(batch_size, x.shape[0], "evaluate")
@@ -379,8 +445,16 @@ class Trainer:
 
     def predict(self, x, batch_size=None, verbose=0, **kwargs):
         """Outputs for ``x``, float32, batch by batch. Silent by default."""
-        _reject_kwargs("predict", kwargs, ("steps", "callbacks"))
+        steps = kwargs.pop("steps", None)
+        _reject_kwargs("predict", kwargs, ("callbacks",))
         _verbosity(verbose)
+        if _sources.is_source(x):
+            if batch_size is not None:
+                raise ValueError("`batch_size` must not be given with a generator or a Sequence")
+            return _sources.predict(self, x, steps)
+        if steps is not None:
+            raise NotImplementedError("`predict(steps=...)` applies to generators; with arrays "
+                                      "use batch_size")
         x = self._prepare_x(x)
         with self._building_from(x):
             bs = self._batch_size_for(batch_size, x.shape[0], "predict")

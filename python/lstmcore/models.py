@@ -62,6 +62,16 @@ class Sequential(Trainer, DataPrep):
             self._add(layer)
 
     def _add(self, layer) -> None:
+        if getattr(layer, "_is_input", False):  # Input(...) / InputLayer: the input shape only
+            if self.layers or self._input_shape is not None:
+                raise ValueError(f"an `Input` must be the first entry of a Sequential model; "
+                                 f"`{layer.name}` comes after "
+                                 f"{'`' + self.layers[-1].name + '`' if self.layers else 'another Input'}")
+            bis = layer._batch_input_shape
+            self._fixed_batch = bis[0]
+            self._input_shape = tuple(bis[1:])
+            self._drop_executors()
+            return
         if not isinstance(layer, Layer):
             raise ValueError(f"`Sequential.add` expects an lstmcore layer (lstmcore.layers.*); "
                              f"received {layer!r}")
@@ -85,7 +95,7 @@ class Sequential(Trainer, DataPrep):
                              f"mask first, e.g. with return_sequences=False on the recurrent "
                              f"layer before it, or drop mask_zero/Masking.")
         ignored = None
-        if self.layers and layer._batch_input_shape is not None:
+        if (self.layers or self._input_shape is not None) and layer._batch_input_shape is not None:
             # Keras 2 ignores the shape arguments of later layers (scripts give input_dim to
             # every Dense, batch_input_shape to every stateful LSTM); Keras 3 warns about them.
             # Ignored here, with a warning, and dropped so that the layer's config does not

@@ -9,6 +9,7 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .flatten import Flatten
 from .gru import GRU
+from .input_layer import Input, InputLayer
 from .lstm import LSTM
 from .masking import Masking
 from .pooling1d import (
@@ -25,7 +26,7 @@ from .repeat_vector import RepeatVector
 from .simple_rnn import SimpleRNN
 from .time_distributed import TimeDistributed
 
-__all__ = ["Layer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout",
+__all__ = ["Layer", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout",
            "TimeDistributed", "RepeatVector", "Bidirectional", "Embedding", "Masking", "Conv1D",
            "Convolution1D", "MaxPooling1D", "MaxPool1D", "AveragePooling1D", "AvgPool1D",
            "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D",

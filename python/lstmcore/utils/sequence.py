@@ -23,9 +23,9 @@ class Sequence:
     >>> len(Batches(np.zeros((10, 3, 1)), np.zeros(10), 4))
     3
 
-    Only the class is defined here: ``fit``/``evaluate``/``predict`` do not take a
-    ``Sequence`` yet (that comes with generator support); gather its batches with
-    ``np.concatenate`` meanwhile.
+    ``fit``/``evaluate``/``predict`` (and Keras 2's ``fit_generator`` etc.) take one in place
+    of arrays: an epoch is ``len()`` batches, in shuffled order with ``fit(shuffle=True)``,
+    and ``on_epoch_end`` is called after each.
 
     Args:
         workers, use_multiprocessing, max_queue_size: Keras 3's ``PyDataset`` arguments,
