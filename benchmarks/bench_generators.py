@@ -57,17 +57,16 @@ def main():
 
         m = Sequential([LSTM(H, input_shape=(T, F)), Dense(1)])
         m.compile("adam", "mse")
-        it = gen
-        runs = {"arrays": lambda: m.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0),
-                "generator": lambda: m.fit(it, steps_per_epoch=steps, epochs=1, verbose=0),
-                "Sequence": lambda: m.fit(Batches(), epochs=1, shuffle=False, verbose=0)}
+        runs = {"arrays": (m.fit, (x, y), {"batch_size": B, "shuffle": False}),
+                "generator": (m.fit, (gen,), {"steps_per_epoch": steps}),
+                "Sequence": (m.fit, (Batches(),), {"shuffle": False})}
         times = {k: [] for k in runs}
-        for k in runs:
-            runs[k]()
+        for f, args, kw in runs.values():
+            f(*args, epochs=1, verbose=0, **kw)
         for r in range(a.rounds):
-            for k, f in runs.items():
+            for k, (f, args, kw) in runs.items():
                 t0 = time.perf_counter()
-                f()
+                f(*args, epochs=1, verbose=0, **kw)
                 times[k].append((time.perf_counter() - t0) / steps * 1e6)
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"{name:<8} {med['arrays']:>10.1f} {med['generator']:>10.1f} {med['Sequence']:>10.1f}"
