@@ -63,7 +63,7 @@ def main():
         times = {k: [] for k in runs}
         for f, args, kw in runs.values():
             f(*args, epochs=1, verbose=0, **kw)
-        for r in range(a.rounds):
+        for _ in range(a.rounds):
             for k, (f, args, kw) in runs.items():
                 t0 = time.perf_counter()
                 f(*args, epochs=1, verbose=0, **kw)
