@@ -466,3 +466,19 @@ def test_regularized_training_matches_keras():
     for i, (a, b) in enumerate(zip(model.get_weights(), kw)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"weight {i}")
     np.testing.assert_allclose(model.evaluate(x, y, verbose=0), kev, rtol=1e-4)
+
+
+def test_input_spellings_match_keras():
+    """Keras 3's `Input(shape=...)` and `Input(batch_shape=...)` (stateful) first entries."""
+    from lstmcore import Input
+    km = _keras([KL.LSTM(4), KL.Dense(2)])
+    model = Sequential([Input(shape=(T, F)), LSTM(4), Dense(2)])
+    _copy_weights(km, model)
+    x = _rand((5, T, F), 17)
+    np.testing.assert_allclose(model.predict(x), _kpredict(km, x), rtol=1e-5, atol=1e-5)
+    km = _keras([KL.LSTM(3, stateful=True), KL.Dense(1)], batch_size=5)
+    model = Sequential([Input(batch_shape=(5, T, F)), LSTM(3, stateful=True), Dense(1)])
+    _copy_weights(km, model)
+    for _ in range(2):  # the state carries over in both
+        np.testing.assert_allclose(model.predict(x, batch_size=5),
+                                   _kpredict(km, x, batch_size=5), rtol=1e-5, atol=1e-5)
