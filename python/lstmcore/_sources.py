@@ -188,20 +188,28 @@ def _val_arrays(model, data):
     return vx, vy, model._batch_size_for(None, vx.shape[0], "fit (validation data)"), vsw
 
 
-def evaluate(model, source, steps) -> dict:
-    """Loss and metrics over the batches of a source: sums over batches, as for arrays."""
+def _each_batch(source, steps):
+    """(step, batch) for one pass of evaluate/predict: ``steps`` batches (a warning when the
+    source runs out first), or until the source is exhausted."""
     steps = _steps(source, steps, "steps")
-    sparse = model.loss == "sparse_categorical_crossentropy"
     batches = _Batches(source, False, None)
-    loss_sum, msums, samples, mweight = 0.0, None, 0, 0.0
     step = 0
     while steps is None or step < steps:
         batch = batches.next(step)
         if batch is None:
             if steps is not None:
                 warnings.warn(f"the data source ran out of data after {step} of steps={steps} "
-                              f"batches", UserWarning, stacklevel=4)
-            break
+                              f"batches", UserWarning, stacklevel=5)
+            return
+        yield step, batch
+        step += 1
+
+
+def evaluate(model, source, steps) -> dict:
+    """Loss and metrics over the batches of a source: sums over batches, as for arrays."""
+    sparse = model.loss == "sparse_categorical_crossentropy"
+    loss_sum, msums, samples, mweight = 0.0, None, 0, 0.0
+    for step, batch in _each_batch(source, steps):
         x, y, sw = _unpack(batch, step, True)
         x, y = _at_step(step, model._prepare_xy, x, y)
         n = x.shape[0]
@@ -215,7 +223,6 @@ def evaluate(model, source, steps) -> dict:
         mweight += mw
         ms = np.asarray(ms[:len(model._metric_names)])
         msums = ms if msums is None else msums + ms
-        step += 1
     if not samples:
         raise ValueError("the data source yielded no batch to evaluate")
     return model._logs(loss_sum, msums, samples, mweight)
@@ -223,23 +230,13 @@ def evaluate(model, source, steps) -> dict:
 
 def predict(model, source, steps) -> np.ndarray:
     """The outputs of every batch of a source, concatenated (targets, if any, ignored)."""
-    steps = _steps(source, steps, "steps")
-    batches = _Batches(source, False, None)
     outs = []
-    step = 0
-    while steps is None or step < steps:
-        batch = batches.next(step)
-        if batch is None:
-            if steps is not None:
-                warnings.warn(f"the data source ran out of data after {step} of steps={steps} "
-                              f"batches", UserWarning, stacklevel=4)
-            break
+    for step, batch in _each_batch(source, steps):
         x, _, _ = _unpack(batch, step, False)
         x = _at_step(step, model._prepare_x, x)
         with model._building_from(x):
             model._check_exact_batch(x.shape[0], "predicts")
             outs.append(model._predict_arrays(x, x.shape[0]))
-        step += 1
     if not outs:
         raise ValueError("the data source yielded no batch to predict")
     return np.concatenate(outs, axis=0)
