@@ -31,7 +31,7 @@ void gru_forward(GruState& s, const float* x, const float* W, const float* U, co
   const long G = checked_mul(3, H, "GRU gates (3H)");
   const size_t n_btg = checked_elems({B, T, G}, "GRU gates (B, T, 3H)");
   const size_t n_bth = checked_elems({B, T, H}, "GRU states (B, T, H)");
-  const size_t n_bti = checked_elems({B, T, I}, "GRU input (B, T, I)");
+  checked_elems({B, T, I}, "GRU input (B, T, I)");
   const size_t n_bh = checked_elems({B, H}, "GRU state (B, H)");
   const size_t n_bg = checked_elems({B, G}, "GRU recurrent product (B, 3H)");
   checked_elems({I + H, G}, "GRU kernels (I + H, 3H)");
@@ -42,27 +42,12 @@ void gru_forward(GruState& s, const float* x, const float* W, const float* U, co
   float* rec = s.rec.resize(n_bg);
   float* rh = s.rh.resize(n_bth);
   float* h = s.h.resize(n_bth);
-  float* sh0 = s.h0.resize(n_bh);
-  if (h0) std::memcpy(sh0, h0, sizeof(float) * n_bh);
-  else std::memset(sh0, 0, sizeof(float) * n_bh);
-  if (go_backwards) {
-    float* xr = s.xrev.resize(n_bti);
-    reverse_time(xr, x, B, T, I);
-    x = xr;
-  }
-  s.x = x;
-  const float* rm = nullptr;
-  float* hm = nullptr;
-  float* h0m = nullptr;
-  if (rmask) {
-    rm = s.rmask.resize(n_bh);
-    std::memcpy(s.rmask.data, rmask, sizeof(float) * n_bh);
-    hm = s.hm.resize(n_bth);
-    h0m = s.h0m.resize(n_bh);
-    for (size_t i = 0; i < n_bh; ++i) h0m[i] = sh0[i] * rm[i];
-  } else {
-    s.rmask.size = 0;
-  }
+  float* sh0 = initial_state(s.h0, h0, n_bh);
+  x = s.x = processing_input(s.xrev, x, B, T, I, go_backwards);
+  const RecurrentDropout rd = recurrent_dropout(s.rmask, s.hm, s.h0m, rmask, sh0, n_bh, n_bth);
+  const float* rm = rd.rm;
+  float* hm = rd.hm;
+  float* h0m = rd.h0m;
   const float* tm = processing_mask(s.tmask, tmask, B, T, go_backwards);
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H, 3);

@@ -43,7 +43,7 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   const long G = checked_mul(4, H, "LSTM gates (4H)");
   const size_t n_btg = checked_elems({B, T, G}, "LSTM gates (B, T, 4H)");
   const size_t n_bth = checked_elems({B, T, H}, "LSTM states (B, T, H)");
-  const size_t n_bti = checked_elems({B, T, I}, "LSTM input (B, T, I)");
+  checked_elems({B, T, I}, "LSTM input (B, T, I)");
   const size_t n_bh = checked_elems({B, H}, "LSTM state (B, H)");
   checked_elems({I + H, G}, "LSTM kernels (I + H, 4H)");
   s.B = B; s.T = T; s.I = I; s.H = H;
@@ -53,31 +53,14 @@ void lstm_forward(LstmState& s, const float* x, const float* W, const float* U,
   // Inference keeps neither act(c) nor the activated gates (the gate kernels skip them).
   float* tc = for_backward ? s.tc.resize(n_bth) : nullptr;
   float* h = s.h.resize(n_bth);
-  float* sh0 = s.h0.resize(n_bh);
-  float* sc0 = s.c0.resize(n_bh);
-  if (h0) std::memcpy(sh0, h0, sizeof(float) * n_bh);
-  else std::memset(sh0, 0, sizeof(float) * n_bh);
-  if (c0) std::memcpy(sc0, c0, sizeof(float) * n_bh);
-  else std::memset(sc0, 0, sizeof(float) * n_bh);
-  if (go_backwards) {
-    float* xr = s.xrev.resize(n_bti);
-    reverse_time(xr, x, B, T, I);
-    x = xr;
-  }
-  s.x = x;
+  float* sh0 = initial_state(s.h0, h0, n_bh);
+  float* sc0 = initial_state(s.c0, c0, n_bh);
+  x = s.x = processing_input(s.xrev, x, B, T, I, go_backwards);
   // Recurrent dropout: the GEMM reads masked copies of h_{t-1}; they are kept for dU.
-  const float* rm = nullptr;
-  float* hm = nullptr;
-  float* h0m = nullptr;
-  if (rmask) {
-    rm = s.rmask.resize(n_bh);
-    std::memcpy(s.rmask.data, rmask, sizeof(float) * n_bh);
-    hm = s.hm.resize(n_bth);
-    h0m = s.h0m.resize(n_bh);
-    for (size_t i = 0; i < n_bh; ++i) h0m[i] = sh0[i] * rm[i];
-  } else {
-    s.rmask.size = 0;
-  }
+  const RecurrentDropout rd = recurrent_dropout(s.rmask, s.hm, s.h0m, rmask, sh0, n_bh, n_bth);
+  const float* rm = rd.rm;
+  float* hm = rd.hm;
+  float* h0m = rd.h0m;
   // Keras masks, in processing order.
   const float* tm = processing_mask(s.tmask, tmask, B, T, go_backwards);
 

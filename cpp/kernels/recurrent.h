@@ -116,6 +116,49 @@ inline void add_prev_state_grad(float* dU, long ldu, const float* hin, const flo
 // recurrent_team: begin(tid, share) once per thread, then step(share, t, sync) for t = 0..T-1
 // (T-1..0 when `reverse`) on the plan's team; stops between steps on an interrupt (all
 // threads at the same step) and then throws Interrupted on the calling thread.
+// ---- what every cell's forward sets up the same way --------------------------------------
+// The initial state (B, H) in dst: a copy of init, or zeros.
+inline float* initial_state(Buffer& dst, const float* init, size_t n_bh) {
+  float* s = dst.resize(n_bh);
+  if (init) std::memcpy(s, init, sizeof(float) * n_bh);
+  else std::memset(s, 0, sizeof(float) * n_bh);
+  return s;
+}
+
+// x (B, T, I) in processing order: x itself, or its time-reversed copy in rev (go_backwards).
+inline const float* processing_input(Buffer& rev, const float* x, long B, long T, long I,
+                                     bool go_backwards) {
+  if (!go_backwards) return x;
+  float* xr = rev.resize(checked_elems({B, T, I}, "a time-reversed input (B, T, I)"));
+  reverse_time(xr, x, B, T, I);
+  return xr;
+}
+
+// Recurrent dropout (Keras: h_{t-1} * mask in the recurrent product, one mask per sequence):
+// the mask (B, H) kept in keep, hm (B, T, H) for the masked states the GEMM reads, and
+// h0m = h0 * mask. All null (keep emptied) when rmask is null.
+struct RecurrentDropout {
+  const float* rm = nullptr;
+  float* hm = nullptr;
+  float* h0m = nullptr;
+};
+inline RecurrentDropout recurrent_dropout(Buffer& keep, Buffer& hm, Buffer& h0m,
+                                          const float* rmask, const float* h0, size_t n_bh,
+                                          size_t n_bth) {
+  RecurrentDropout d;
+  if (!rmask) {
+    keep.size = 0;
+    return d;
+  }
+  float* rm = keep.resize(n_bh);
+  std::memcpy(rm, rmask, sizeof(float) * n_bh);
+  d.rm = rm;
+  d.hm = hm.resize(n_bth);
+  d.h0m = h0m.resize(n_bh);
+  for (size_t i = 0; i < n_bh; ++i) d.h0m[i] = h0[i] * rm[i];
+  return d;
+}
+
 // ---- Keras masks in the time loop -------------------------------------------------------
 // tm is (B, T) in processing order: 0 skips step t of row b. A skipped step carries the state
 // through (forward), and in backward passes its incoming gradient on to the previous step

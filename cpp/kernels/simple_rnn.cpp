@@ -19,34 +19,19 @@ void simple_rnn_forward(SimpleRnnState& s, const float* x, const float* W, const
                         int act, bool go_backwards, const float* rmask, bool for_backward,
                         const float* tmask) {
   const size_t n_bth = checked_elems({B, T, H}, "SimpleRNN states (B, T, H)");
-  const size_t n_bti = checked_elems({B, T, I}, "SimpleRNN input (B, T, I)");
+  checked_elems({B, T, I}, "SimpleRNN input (B, T, I)");
   const size_t n_bh = checked_elems({B, H}, "SimpleRNN state (B, H)");
   checked_elems({I + H, H}, "SimpleRNN kernels (I + H, H)");
   s.B = B; s.T = T; s.I = I; s.H = H;
   s.act = act; s.go_backwards = go_backwards; s.for_backward = for_backward;
   float* gates = s.gates.resize(n_bth);
   float* h = s.h.resize(n_bth);
-  float* sh0 = s.h0.resize(n_bh);
-  if (h0) std::memcpy(sh0, h0, sizeof(float) * n_bh);
-  else std::memset(sh0, 0, sizeof(float) * n_bh);
-  if (go_backwards) {
-    float* xr = s.xrev.resize(n_bti);
-    reverse_time(xr, x, B, T, I);
-    x = xr;
-  }
-  s.x = x;
-  const float* rm = nullptr;
-  float* hm = nullptr;
-  float* h0m = nullptr;
-  if (rmask) {
-    rm = s.rmask.resize(n_bh);
-    std::memcpy(s.rmask.data, rmask, sizeof(float) * n_bh);
-    hm = s.hm.resize(n_bth);
-    h0m = s.h0m.resize(n_bh);
-    for (size_t i = 0; i < n_bh; ++i) h0m[i] = sh0[i] * rm[i];
-  } else {
-    s.rmask.size = 0;
-  }
+  float* sh0 = initial_state(s.h0, h0, n_bh);
+  x = s.x = processing_input(s.xrev, x, B, T, I, go_backwards);
+  const RecurrentDropout rd = recurrent_dropout(s.rmask, s.hm, s.h0m, rmask, sh0, n_bh, n_bth);
+  const float* rm = rd.rm;
+  float* hm = rd.hm;
+  float* h0m = rd.h0m;
   const float* tm = processing_mask(s.tmask, tmask, B, T, go_backwards);
   const KernelTable& t = kt();
   const TeamPlan plan = plan_team(B, T, H, 1);
