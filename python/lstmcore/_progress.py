@@ -28,8 +28,10 @@ def _format_eta(eta: float) -> str:
 
 
 class Progbar:
-    def __init__(self, target: int, verbose: int = 1, width: int = 30, stream=None):
+    def __init__(self, target: int, verbose: int = 1, width: int = 30, stream=None,
+                 unit: str = "sample"):
         self.target = target
+        self.unit = unit  # what target counts: samples (arrays) or steps (batches of a generator)
         self.verbose = verbose
         self.width = width
         self.stream = stream or sys.stdout
@@ -67,7 +69,7 @@ class Progbar:
             return
         elapsed = time.perf_counter() - self.start
         per = elapsed / max(1, self.target)
-        per_s = f"{per * 1e6:.0f}us/sample" if per < 1e-3 else f"{per * 1e3:.0f}ms/sample"
+        per_s = f"{per * 1e6:.0f}us/{self.unit}" if per < 1e-3 else f"{per * 1e3:.0f}ms/{self.unit}"
         if self.verbose == 2:
             line = f"{self.target}/{self.target} - {elapsed:.0f}s - {per_s}{format_logs(logs)}"
         else:

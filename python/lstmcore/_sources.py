@@ -117,7 +117,7 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
         cbs.call("on_epoch_begin", epoch, {})
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
-        bar = Progbar(steps if steps is not None else 0, verbose)
+        bar = Progbar(steps if steps is not None else 0, verbose, unit="step")
         batches = _Batches(source, shuffle, rng)
         epoch_seed = int(rng.integers(0, 2**63 - 1))
         loss_sum, msums, samples, mweight = 0.0, [], 0, 0.0
@@ -167,6 +167,8 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
             bar.update(step, logs)
             if model.stop_training:
                 break
+        if steps is None:  # a generator run until exhausted: the steps it had
+            bar.target = step
         if _is_sequence(source) and hasattr(source, "on_epoch_end"):
             source.on_epoch_end()
         if validation_data is not None and step > 0 and not failed:
