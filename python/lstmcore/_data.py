@@ -197,7 +197,9 @@ class DataPrep:
         if self._stateful() and self._fixed_batch:
             fb = self._fixed_batch
             if bs is not None and bs != fb:
-                raise ValueError(f"this model has a stateful LSTM with batch size {fb} (from "
+                kind = next((type(l).__name__ for l in self.layers if getattr(l, "stateful", False)),
+                            "LSTM")
+                raise ValueError(f"this model has a stateful {kind} with batch size {fb} (from "
                                  f"batch_input_shape); `{what}` must use batch_size={fb} (or omit "
                                  f"it); received batch_size={bs}")
             if n % fb != 0:
