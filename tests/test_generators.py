@@ -99,6 +99,9 @@ def test_a_short_generator_ends_training_with_a_warning():
     assert len(h.history["loss"]) == 1
     h = m.fit(_gen(x, y, loop=False), epochs=1, verbose=0)  # no steps: until exhausted
     assert len(h.history["loss"]) == 1
+    with pytest.warns(UserWarning, match="yielded no batch in epoch 2"):
+        h = m.fit(_gen(x, y, loop=False), epochs=3, verbose=0)
+    assert len(h.history["loss"]) == 1
 
 
 def test_a_bad_batch_is_named_and_changes_nothing():

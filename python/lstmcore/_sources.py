@@ -127,7 +127,13 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
         while steps is None or step < steps:
             batch = batches.next(step)
             if batch is None:
-                if steps is not None:
+                if steps is None and step == 0:  # an exhausted generator: nothing left
+                    warnings.warn(f"the data source yielded no batch in epoch {epoch + 1}: "
+                                  f"training stops here (as Keras does). Make the generator "
+                                  f"loop (e.g. `while True:`) and pass steps_per_epoch.",
+                                  UserWarning, stacklevel=4)
+                    model.stop_training = True
+                elif steps is not None:
                     warnings.warn(f"the data source ran out of data after {step} of "
                                   f"steps_per_epoch={steps} batches in epoch {epoch + 1}: "
                                   f"training stops here (as Keras does). Make the generator "
