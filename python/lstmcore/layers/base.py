@@ -133,7 +133,8 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        Layer._classes[cls.__name__] = cls
+        if not cls.__name__.startswith("_"):  # private bases are no layer a file can name
+            Layer._classes[cls.__name__] = cls
 
     def __init__(self, name=None, input_shape=None, batch_input_shape=None, input_dim=None,
                  input_length=None, trainable=True, dtype=None, batch_size=None, **kwargs):
