@@ -12,7 +12,6 @@ for O(1) values); after a few training steps the differences grow with the updat
 weights and losses are compared with rtol/atol 1e-4.
 """
 
-import contextlib
 import os
 import warnings
 
@@ -24,6 +23,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     keras = pytest.importorskip("keras")
 
+from keras_parity_helpers import copy_weights as _copy_weights  # noqa: E402
+from keras_parity_helpers import kpredict as _kpredict  # noqa: E402
+from keras_parity_helpers import quiet as _quiet  # noqa: E402
+from keras_parity_helpers import rand as _rand  # noqa: E402
 from lstmcore import layers as _layers  # noqa: E402
 from lstmcore.layers import LSTM, Bidirectional, Dense, RepeatVector, TimeDistributed  # noqa: E402
 from lstmcore.models import Sequential  # noqa: E402
@@ -33,40 +36,11 @@ KL = keras.layers
 T, F = 6, 3
 
 
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _rand(shape, seed):
-    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
-
-
 def _keras(layers, input_shape=(T, F), batch_size=None):
     with _quiet():
         keras.utils.set_random_seed(0)
         inp = keras.Input(batch_shape=(batch_size,) + tuple(input_shape))
         return keras.Sequential([inp] + layers)
-
-
-def _copy_weights(km, model, seed=1, scale=0.5):
-    """Random N(0, scale) weights into the Keras model, then Keras' list into lstmcore."""
-    rng = np.random.default_rng(seed)
-    with _quiet():
-        shapes = [w.shape for w in km.get_weights()]
-        km.set_weights([rng.normal(scale=scale, size=s).astype(np.float32) for s in shapes])
-        kw = km.get_weights()
-    # lstmcore's get_weights() order and shapes are Keras' order and shapes
-    assert [w.shape for w in model.get_weights()] == [w.shape for w in kw]
-    model.set_weights(kw)
-    return kw
-
-
-def _kpredict(km, x, batch_size=None):
-    with _quiet():
-        return np.asarray(km.predict(x, batch_size=batch_size, verbose=0))
 
 
 CASES = {

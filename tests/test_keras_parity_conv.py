@@ -12,7 +12,6 @@ pads by replicating the edge step, which counts the edge again, so those cases a
 with Keras' own pooling op on the JAX-like rule below (the NumPy reference) instead.
 """
 
-import contextlib
 import os
 import warnings
 
@@ -24,6 +23,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     keras = pytest.importorskip("keras")
 
+from keras_parity_helpers import copy_weights as _copy_weights  # noqa: E402
+from keras_parity_helpers import kpredict as _kpredict  # noqa: E402
+from keras_parity_helpers import quiet as _quiet  # noqa: E402
+from keras_parity_helpers import rand as _rand  # noqa: E402
 from lstmcore.layers import (  # noqa: E402
     LSTM,
     AveragePooling1D,
@@ -42,37 +45,10 @@ KL = keras.layers
 T, F = 12, 3
 
 
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _rand(shape, seed):
-    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
-
-
 def _keras(layers, input_shape=(T, F)):
     with _quiet():
         keras.utils.set_random_seed(0)
         return keras.Sequential([keras.Input(shape=input_shape)] + layers)
-
-
-def _copy_weights(km, model, seed=1, scale=0.5):
-    rng = np.random.default_rng(seed)
-    with _quiet():
-        shapes = [w.shape for w in km.get_weights()]
-        km.set_weights([rng.normal(scale=scale, size=s).astype(np.float32) for s in shapes])
-        kw = km.get_weights()
-    assert [w.shape for w in model.get_weights()] == [w.shape for w in kw]
-    model.set_weights(kw)
-    return kw
-
-
-def _kpredict(km, x):
-    with _quiet():
-        return np.asarray(km.predict(x, verbose=0))
 
 
 CASES = {

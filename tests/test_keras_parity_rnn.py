@@ -3,7 +3,6 @@ copied from a Keras 3 model predicts what it predicts, and a short training run 
 same weights and per-epoch losses. Patterns and tolerances of tests/test_keras_parity.py
 (predictions atol 1e-5; after training rtol/atol 1e-4). Skipped when keras is absent."""
 
-import contextlib
 import os
 import warnings
 
@@ -15,6 +14,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     keras = pytest.importorskip("keras")
 
+from keras_parity_helpers import copy_weights as _copy_weights  # noqa: E402
+from keras_parity_helpers import kpredict as _kpredict  # noqa: E402
+from keras_parity_helpers import quiet as _quiet  # noqa: E402
+from keras_parity_helpers import rand as _rand  # noqa: E402
 from lstmcore.layers import GRU, Bidirectional, Dense, SimpleRNN  # noqa: E402
 from lstmcore.models import Sequential  # noqa: E402
 from lstmcore.optimizers import SGD, Adam, RMSprop  # noqa: E402
@@ -23,38 +26,11 @@ KL = keras.layers
 T, F = 6, 3
 
 
-@contextlib.contextmanager
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _rand(shape, seed):
-    return np.random.default_rng(seed).normal(size=shape).astype(np.float32)
-
-
 def _keras(layers, batch_size=None):
     with _quiet():
         keras.utils.set_random_seed(0)
         inp = keras.Input(batch_shape=(batch_size, T, F))
         return keras.Sequential([inp] + layers)
-
-
-def _copy_weights(km, model, seed=1, scale=0.5):
-    rng = np.random.default_rng(seed)
-    with _quiet():
-        shapes = [w.shape for w in km.get_weights()]
-        km.set_weights([rng.normal(scale=scale, size=s).astype(np.float32) for s in shapes])
-        kw = km.get_weights()
-    assert [w.shape for w in model.get_weights()] == [w.shape for w in kw]
-    model.set_weights(kw)
-    return kw
-
-
-def _kpredict(km, x, batch_size=None):
-    with _quiet():
-        return np.asarray(km.predict(x, batch_size=batch_size, verbose=0))
 
 
 CASES = {
