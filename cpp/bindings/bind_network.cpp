@@ -108,47 +108,121 @@ class PyParams : public LayerParams {
   std::vector<std::string> used_;
 };
 
-Dims dims_of(const py::array& x, const char* name) {
+Dims dims_of(const py::array& x, const std::string& name) {
   Dims d;
   if (x.ndim() == 3) { d.B = x.shape(0); d.T = x.shape(1); d.F = x.shape(2); d.seq = true; }
   else if (x.ndim() == 2) { d.B = x.shape(0); d.F = x.shape(1); d.seq = false; }
-  else throw std::invalid_argument(std::string("`") + name + "` must be 2D or 3D; received shape " + shape_str(x));
+  else throw std::invalid_argument("`" + name + "` must be 2D or 3D; received shape " + shape_str(x));
   return d;
 }
 
 long per_sample(const py::array& a) {
   long n = 1;
-  for (py::ssize_t i = 1; i < a.ndim(); ++i) n *= a.shape(i);
+  for (py::ssize_t i = 1; i < a.ndim(); ++i) n = checked_mul(n, (long)a.shape(i), "a sample");
   return n;
 }
 
-// y must hold rows*F values for the network's output dims (class indices for sparse).
-void check_targets(PyNetwork& n, const py::array& x, const py::array& y, bool sparse) {
-  Dims in = dims_of(x, "x");
-  Dims od = n.net.output_dims(in);
-  long want = sparse ? (od.seq ? od.T : 1) : (od.seq ? od.T * od.F : od.F);
-  if (y.ndim() < 1 || y.shape(0) != x.shape(0) || per_sample(y) != want)
-    throw std::invalid_argument("`y` must hold " + std::to_string(want) + " values per sample for output shape " +
-                                (od.seq ? "(samples, " + std::to_string(od.T) + ", " + std::to_string(od.F) + ")"
-                                        : "(samples, " + std::to_string(od.F) + ")") +
-                                "; received shape " + shape_str(y));
+// One array, or a list of them (a model with several inputs or outputs); None entries kept
+// as None when allowed (an output without a loss takes no target).
+std::vector<py::object> as_list(const py::object& o, size_t want, const char* what, bool none_ok) {
+  std::vector<py::object> v;
+  if (py::isinstance<py::list>(o) || py::isinstance<py::tuple>(o)) {
+    for (auto item : o) v.push_back(py::reinterpret_borrow<py::object>(item));
+  } else {
+    v.push_back(o);
+  }
+  if (v.size() != want)
+    throw std::invalid_argument("the model takes " + std::to_string(want) + " " + what + " array(s); received " +
+                                std::to_string(v.size()));
+  for (auto& a : v)
+    if (!(none_ok && a.is_none()) && !py::isinstance<py::array>(a))
+      throw std::invalid_argument(std::string("every ") + what + " must be a NumPy array");
+  return v;
 }
 
-// One finite, non-negative float32 weight per sample (checked in Python too), or null.
-const float* sample_weights(const py::object& o, long N) {
-  if (o.is_none()) return nullptr;
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  if (!py::isinstance<py::array>(o)) throw std::invalid_argument("`sample_weight` must be a NumPy array");
-  const float* w = in_f32(a, "sample_weight", {N});
-  for (long i = 0; i < N; ++i)
-    if (!(w[i] >= 0.0f && w[i] <= 3.4e38f))
-      throw std::invalid_argument("`sample_weight` must hold finite, non-negative values");
-  return w;
+// The arrays of one call, checked against the network: x per input (the same number of
+// samples), y per output with a loss (one target row per sample, laid out like the output:
+// class indices for sparse cross-entropy), sample weights per output.
+struct CallArrays {
+  Arrays a;
+  std::vector<py::object> keep;
+};
+
+CallArrays call_arrays(PyNetwork& n, const py::object& xo, const py::object* yo, const py::object* swo) {
+  CallArrays c;
+  Arrays& a = c.a;
+  const size_t K = n.net.num_inputs(), M = n.net.num_outputs();
+  auto xs = as_list(xo, K, "input", false);
+  std::vector<Dims> first;
+  for (size_t k = 0; k < K; ++k) {
+    py::array x = py::reinterpret_borrow<py::array>(xs[k]);
+    const std::string name = K == 1 ? "x" : "x[" + std::to_string(k) + "]";
+    a.x.push_back(in_f32(x, name.c_str()));
+    a.x_len.push_back(per_sample(x));
+    Dims d = dims_of(x, name);
+    if (k == 0) a.N = d.B;
+    else if (d.B != a.N)
+      throw std::invalid_argument("every input needs the same number of samples: " + name + " has " +
+                                  std::to_string(d.B) + ", x[0] has " + std::to_string(a.N));
+    a.sample.push_back(d);
+    first.push_back(Dims{std::min<long>(d.B, 1), d.T, d.F, d.seq});
+    c.keep.push_back(xs[k]);
+  }
+  if (!yo) return c;
+  const std::vector<Dims> od = n.net.output_dims(first);
+  auto ys = as_list(*yo, M, "target", true);
+  std::vector<py::object> sws(M, py::none());
+  if (swo && !swo->is_none()) {
+    if (py::isinstance<py::list>(*swo) || py::isinstance<py::tuple>(*swo)) sws = as_list(*swo, M, "sample weight", true);
+    else sws = std::vector<py::object>(M, *swo);
+  }
+  for (size_t k = 0; k < M; ++k) {
+    const int loss = n.net.loss_of(k);
+    if (ys[k].is_none() || loss < 0) {
+      if (loss >= 0)
+        throw std::invalid_argument("output " + std::to_string(k) + " has a loss and needs a target");
+      a.y.push_back(nullptr);
+      a.y_len.push_back(0);
+      a.sw.push_back(nullptr);
+      continue;
+    }
+    py::array y = py::reinterpret_borrow<py::array>(ys[k]);
+    const std::string name = M == 1 ? "y" : "y[" + std::to_string(k) + "]";
+    a.y.push_back(in_f32(y, name.c_str()));
+    const Dims& o = od[k];
+    const bool sparse = loss == LOSS_SCCE;
+    const long want = sparse ? (o.seq ? o.T : 1) : (o.seq ? checked_mul(o.T, o.F, "a target") : o.F);
+    if (y.ndim() < 1 || y.shape(0) != a.N || per_sample(y) != want)
+      throw std::invalid_argument("`" + name + "` must hold " + std::to_string(want) + " values per sample for output shape " +
+                                  (o.seq ? "(samples, " + std::to_string(o.T) + ", " + std::to_string(o.F) + ")"
+                                         : "(samples, " + std::to_string(o.F) + ")") +
+                                  "; received shape " + shape_str(y));
+    a.y_len.push_back(want);
+    c.keep.push_back(ys[k]);
+    const float* w = nullptr;
+    if (!sws[k].is_none()) {
+      if (!py::isinstance<py::array>(sws[k])) throw std::invalid_argument("`sample_weight` must be a NumPy array");
+      py::array wa = py::reinterpret_borrow<py::array>(sws[k]);
+      w = in_f32(wa, "sample_weight", {a.N});
+      for (long i = 0; i < a.N; ++i)
+        if (!(w[i] >= 0.0f && w[i] <= 3.4e38f))
+          throw std::invalid_argument("`sample_weight` must hold finite, non-negative values");
+      c.keep.push_back(sws[k]);
+    }
+    a.sw.push_back(w);
+  }
+  return c;
 }
 
-py::list metric_list(const StepStats& st, size_t k) {
+py::list metric_list(const StepStats& st) {
   py::list l;
-  for (size_t i = 0; i < k; ++i) l.append(st.metric_sums[i]);
+  for (int i = 0; i < kMaxMetrics; ++i) l.append(st.metric_sums[i]);
+  return l;
+}
+
+py::list per_output(const double* v, size_t n) {
+  py::list l;
+  for (size_t i = 0; i < n; ++i) l.append(v[i]);
   return l;
 }
 
@@ -176,27 +250,36 @@ void bind_network(py::module_& m) {
       .def_property_readonly("lock", [](PyNetwork& n) { return n.lock; })
       .def("weights_changed", [](PyNetwork& n) { n.net.weights_changed(); },
            "Weights or optimizer slots were written from Python (set_weights, a load).")
-      .def("add", [](PyNetwork& n, const std::string& kind, const py::dict& config, const py::dict& params) {
+      .def("add", [](PyNetwork& n, const std::string& kind, const py::dict& config, const py::dict& params,
+                     std::vector<int> inputs, int owner) {
         auto cfg = to_config(kind, config);
         PyParams ps(n, kind, params);
         const size_t kept = n.keep.size();
         try {
           auto layer = make_layer(*cfg, ps);
           ps.check_all_used();
-          n.net.add(std::move(layer));
+          return n.net.add(std::move(layer), std::move(inputs), owner);
         } catch (...) {
           n.keep.resize(kept);  // nothing of a refused layer stays
           throw;
         }
-      }, py::arg("kind"), py::arg("config"), py::arg("params"),
-         "Append a layer built by the registry: kind (one of LAYER_KINDS), its config (str -> bool, int, "
-         "float, str, or a nested config with its \"kind\") and its parameter arrays by name.")
+      }, py::arg("kind"), py::arg("config"), py::arg("params"), py::arg("inputs") = std::vector<int>{},
+         py::arg("owner") = -1,
+         "Add a layer built by the registry: kind (one of LAYER_KINDS), its config (str -> bool, int, "
+         "float, str, or a nested config with its \"kind\") and its parameter arrays by name, applied to the "
+         "tensors `inputs` (default: the last tensor, a Sequential chain). `owner`: the model's index of the "
+         "layer (calls of one shared layer share it; default: a new one). Returns the output tensor ids.")
+      .def("add_input", [](PyNetwork& n) { return n.net.add_input(); }, "A new model input; its tensor id.")
+      .def("set_outputs", [](PyNetwork& n, const std::vector<int>& t) { n.net.set_outputs(t); }, py::arg("tensors"))
       .def("set_loss", [](PyNetwork& n, const std::string& name) { n.net.set_loss(loss_from_name(name)); },
            py::arg("name"))
-      .def("set_metrics", [](PyNetwork& n, const std::vector<int>& codes) {
-        if (codes.size() > 8) throw std::invalid_argument("at most 8 metrics are supported");
-        n.net.set_metrics(codes);
-      }, py::arg("codes"))
+      .def("set_losses", [](PyNetwork& n, const std::vector<py::object>& names, const std::vector<double>& weights) {
+        std::vector<int> codes;
+        for (const auto& o : names) codes.push_back(o.is_none() ? -1 : loss_from_name(o.cast<std::string>()));
+        n.net.set_losses(codes, weights);
+      }, py::arg("names"), py::arg("weights"), "A loss name (or None) and a loss weight per output.")
+      .def("set_metrics", [](PyNetwork& n, const std::vector<std::vector<int>>& codes) { n.net.set_metrics(codes); },
+           py::arg("codes"), "Metric codes per output.")
       .def("set_optimizer", [](PyNetwork& n, const std::string& kind, double lr, double momentum, bool nesterov,
                                double beta_1, double beta_2, double rho, double epsilon, double decay) {
         OptimizerConfig o;
@@ -221,16 +304,12 @@ void bind_network(py::module_& m) {
                       }
                       n.net.optimizer().iterations = v;
                     })
-      .def("train_batches", [](PyNetwork& n, py::array x, py::array y, py::array_t<int64_t> idx, long bs,
-                               long k0, long k1, uint64_t seed, bool sparse, double loss0,
-                               const std::vector<double>& metrics0, double metric_weight0,
-                               py::object sample_weight) {
-        const float* px = in_f32(x, "x");
-        const float* pyv = in_f32(y, "y");
-        check_targets(n, x, y, sparse);
-        Dims sample = dims_of(x, "x");
-        const long N = x.shape(0);
-        const float* sw = sample_weights(sample_weight, N);
+      .def("train_batches", [](PyNetwork& n, py::object x, py::object y, py::array_t<int64_t> idx, long bs,
+                               long k0, long k1, uint64_t seed, double loss0, const std::vector<double>& metrics0,
+                               const std::vector<double>& metric_weight0, py::object sample_weight,
+                               const std::vector<double>& output_loss0) {
+        CallArrays c = call_arrays(n, x, &y, &sample_weight);
+        const long N = c.a.N;
         if (idx.ndim() != 1 || idx.shape(0) != N) throw std::invalid_argument("`idx` must have one entry per sample");
         const int64_t* pi = idx.data();
         for (long i = 0; i < N; ++i)
@@ -246,67 +325,89 @@ void bind_network(py::module_& m) {
         // follows measured timings).
         StepStats total;
         total.loss = loss0;
-        for (size_t m = 0; m < metrics0.size() && m < 8; ++m) total.metric_sums[m] = metrics0[m];
-        total.metric_weight = metric_weight0;
+        for (size_t m = 0; m < metrics0.size() && m < (size_t)kMaxMetrics; ++m) total.metric_sums[m] = metrics0[m];
+        for (size_t k = 0; k < metric_weight0.size() && k < (size_t)kMaxOutputs; ++k)
+          total.metric_weight[k] = metric_weight0[k];
+        for (size_t k = 0; k < output_loss0.size() && k < (size_t)kMaxOutputs; ++k)
+          total.output_loss[k] = output_loss0[k];
         int failure = STEP_OK;
         long done;
         {
           ExclusiveHold hold(*n.lock);
           done = run_native([&] {
-            return n.net.train_batches(px, per_sample(x), sample, pyv, per_sample(y), pi, N, bs, k0, k1, seed,
-                                       dl.data(), total, &failure, sw);
+            return n.net.train_batches(c.a, pi, bs, k0, k1, seed, dl.data(), total, &failure);
           });
         }
         for (long k = 0; k < k1 - k0; ++k)
           losses.mutable_data()[k] = k < done + (failure ? 1 : 0) ? (float)dl[k] : 0.0f;
         // stopped between batches: the poller ran the signal handlers, which set the error
         if (done < k1 - k0 && failure == STEP_OK && PyErr_Occurred()) throw py::error_already_set();
-        return py::make_tuple(done, losses, total.loss, metric_list(total, 8), total.samples, failure,
-                              total.metric_weight);
+        const size_t M = n.net.num_outputs();
+        return py::make_tuple(done, losses, total.loss, metric_list(total), total.samples, failure,
+                              per_output(total.metric_weight, M), per_output(total.output_loss, M));
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
-         py::arg("seed") = 0, py::arg("sparse") = false, py::arg("loss0") = 0.0,
-         py::arg("metrics0") = std::vector<double>{}, py::arg("metric_weight0") = 0.0,
-         py::arg("sample_weight") = py::none(),
-         "Train batches k0..k1-1 of the order idx; returns (done, batch_losses, loss_sum, metric_sums, samples, "
-         "failure, metric_weight) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the "
-         "sums continue from loss0, metrics0 and metric_weight0 (what metric sums are divided by: samples, or "
-         "the timesteps used under a mask).")
-      .def("evaluate", [](PyNetwork& n, py::array x, py::array y, long bs, bool sparse,
-                          py::object sample_weight) {
-        const float* px = in_f32(x, "x");
-        const float* pyv = in_f32(y, "y");
-        check_targets(n, x, y, sparse);
+         py::arg("seed") = 0, py::arg("loss0") = 0.0, py::arg("metrics0") = std::vector<double>{},
+         py::arg("metric_weight0") = std::vector<double>{}, py::arg("sample_weight") = py::none(),
+         py::arg("output_loss0") = std::vector<double>{},
+         "Train batches k0..k1-1 of the order idx. x: an array per input (or one array), y: an array per "
+         "output (None for an output without a loss), sample_weight: one array for every output or one per "
+         "output. Returns (done, batch_losses, loss_sum, metric_sums, samples, failure, metric_weights, "
+         "output_loss_sums) with failure 0 (none), 1 (loss), 2 (gradient) or 3 (update) not finite; the sums "
+         "continue from loss0, metrics0, metric_weight0 and output_loss0 (metric weights: what each output's "
+         "metric sums are divided by: samples, or the timesteps used under a mask).")
+      .def("evaluate", [](PyNetwork& n, py::object x, py::object y, long bs, py::object sample_weight) {
+        CallArrays c = call_arrays(n, x, &y, &sample_weight);
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
-        Dims sample = dims_of(x, "x");
-        const long N = x.shape(0), xl = per_sample(x), yl = per_sample(y);
-        const float* sw = sample_weights(sample_weight, N);
         StepStats total;
         SharedHold hold(*n.lock);
-        run_native([&] { n.net.evaluate_batches(px, xl, sample, pyv, yl, N, bs, total, sw); });
-        return py::make_tuple(total.loss, metric_list(total, 8), total.samples, total.metric_weight);
-      }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sparse") = false,
-         py::arg("sample_weight") = py::none())
-      .def("predict", [](PyNetwork& n, py::array x, long bs, py::array out) {
-        const float* px = in_f32(x, "x");
-        Dims sample = dims_of(x, "x");
+        run_native([&] { n.net.evaluate_batches(c.a, bs, total); });
+        const size_t M = n.net.num_outputs();
+        return py::make_tuple(total.loss, metric_list(total), total.samples, per_output(total.metric_weight, M),
+                              per_output(total.output_loss, M));
+      }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sample_weight") = py::none(),
+         "Returns (loss_sum, metric_sums, samples, metric_weights, output_loss_sums).")
+      .def("output_shapes", [](PyNetwork& n, py::object x) {
+        CallArrays c = call_arrays(n, x, nullptr, nullptr);
+        std::vector<Dims> first;
+        for (const Dims& d : c.a.sample) first.push_back(Dims{1, d.T, d.F, d.seq});
+        py::list l;
+        for (const Dims& d : n.net.output_dims(first)) {
+          if (d.seq) l.append(py::make_tuple(d.T, d.F));
+          else l.append(py::make_tuple(d.F));
+        }
+        return l;
+      }, py::arg("x"), "The per-sample shape of every output for inputs like x.")
+      .def("predict", [](PyNetwork& n, py::object x, long bs, py::object out) {
+        CallArrays c = call_arrays(n, x, nullptr, nullptr);
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
-        const long N = x.shape(0), xl = per_sample(x);
-        Dims od = n.net.output_dims(Dims{std::min(bs, N), sample.T, sample.F, sample.seq});
-        const long ol = od.seq ? checked_mul(od.T, od.F, "the output") : od.F;
-        float* po = out_f32(out, "out");
-        if ((long)out.size() != checked_mul(N, ol, "the output"))
-          throw std::invalid_argument("internal error in predict: output size");
+        const size_t M = n.net.num_outputs();
+        auto outs = as_list(out, M, "output", false);
+        std::vector<Dims> first;
+        for (const Dims& d : c.a.sample) first.push_back(Dims{std::min(bs, c.a.N), d.T, d.F, d.seq});
+        const std::vector<Dims> od = n.net.output_dims(first);
+        std::vector<float*> po;
+        std::vector<long> ol;
+        for (size_t k = 0; k < M; ++k) {
+          py::array o = py::reinterpret_borrow<py::array>(outs[k]);
+          ol.push_back(od[k].seq ? checked_mul(od[k].T, od[k].F, "the output") : od[k].F);
+          po.push_back(out_f32(o, "out"));
+          if ((long)o.size() != checked_mul(c.a.N, ol.back(), "the output"))
+            throw std::invalid_argument("internal error in predict: output size");
+        }
         SharedHold hold(*n.lock);
-        run_native([&] { n.net.predict_batches(po, ol, px, xl, sample, N, bs); });
-      }, py::arg("x"), py::arg("batch_size"), py::arg("out"))
-      .def("compute_gradients", [](PyNetwork& n, py::array x, py::array y, uint64_t seed, bool sparse) {
-        const float* px = in_f32(x, "x");
-        const float* pyv = in_f32(y, "y");
-        check_targets(n, x, y, sparse);
-        Dims in = dims_of(x, "x");
+        run_native([&] { n.net.predict_batches(po, ol, c.a, bs); });
+      }, py::arg("x"), py::arg("batch_size"), py::arg("out"),
+         "Write every output for x (an array per input) into out (an array per output).")
+      .def("compute_gradients", [](PyNetwork& n, py::object x, py::object y, uint64_t seed) {
+        CallArrays c = call_arrays(n, x, &y, nullptr);
+        Batch b;
+        b.x = c.a.x;
+        for (Dims d : c.a.sample) b.in.push_back(d);
+        b.y = c.a.y;
+        b.sw = c.a.sw;
         SharedHold hold(*n.lock);  // reads the weights; writes only this executor's gradients
-        return run_native([&] { return n.net.compute_gradients(px, in, pyv, seed); });
-      }, py::arg("x"), py::arg("y"), py::arg("seed") = 0, py::arg("sparse") = false)
+        return run_native([&] { return n.net.compute_gradients(b, seed); });
+      }, py::arg("x"), py::arg("y"), py::arg("seed") = 0)
       .def("gradients", [](py::object self) {
         PyNetwork& n = self.cast<PyNetwork&>();
         py::list l;

@@ -73,6 +73,28 @@ class Layer {
   }
   // The mask of the output of the last forward: null when it has none (the default).
   virtual const float* output_mask() const { return nullptr; }
+
+  // ---- several inputs or outputs (functional models) -------------------------------------
+  // A merge layer takes several tensors; a recurrent layer called with initial_state= takes
+  // its states after the sequence, and with return_state=True also returns its final states.
+  // The defaults below are the one-in, one-out case, in terms of the methods above; a layer
+  // with several inputs or outputs overrides all of them.
+  virtual int num_inputs() const { return 1; }
+  virtual int num_outputs() const { return 1; }
+  virtual void out_dims_n(const Dims* in, Dims* out) const { out[0] = out_dims(in[0]); }
+  // masks[k]: the (B, T) mask of input k, or null; set before forward_n.
+  virtual void set_input_masks(const float* const* masks) { set_input_mask(masks[0]); }
+  virtual const float* output_mask_n(int k) const { return k == 0 ? output_mask() : nullptr; }
+  // out[k] (owned by the layer) receives output k.
+  virtual void forward_n(const float* const* x, const Dims* in, bool training, uint64_t seed,
+                         const float** out) {
+    out[0] = forward(x[0], in[0], training, seed);
+  }
+  // dy[k]: dL/d(output k), or null when no gradient reaches that output (never all null).
+  // dx[k] receives dL/d(input k) (owned by the layer) when need_dx, else null.
+  virtual void backward_n(const float* const* dy, const float** dx, bool need_dx) {
+    dx[0] = backward(dy[0], need_dx);
+  }
   // A frozen layer (Keras `trainable=False`) still passes gradients to the layers below it,
   // but its parameters are left out of Network::params(): no update, no optimizer slots.
   bool trainable = true;

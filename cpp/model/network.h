@@ -17,103 +17,175 @@ namespace lstmcore {
 // updated weights/slots were not finite.
 enum StepFailure { STEP_OK = 0, STEP_BAD_LOSS = 1, STEP_BAD_GRADIENT = 2, STEP_BAD_UPDATE = 3 };
 
+// A model's outputs and metrics are bounded: the sums travel in fixed arrays.
+constexpr int kMaxOutputs = 16;  // outputs that have a loss
+constexpr int kMaxMetrics = 32;  // metrics over all outputs
+
 struct StepStats {
-  double loss = 0.0;
-  double metric_sums[8] = {0};
+  double loss = 0.0;                      // the total: sum over outputs of weight * loss
+  double output_loss[kMaxOutputs] = {0};  // each output's own (unweighted) loss
+  double metric_sums[kMaxMetrics] = {0};  // output k's metrics, then output k+1's
   long samples = 0;
-  // What the metric sums are divided by: the samples, or with a masked sequence output
-  // (Keras) the timesteps used.
-  double metric_weight = 0.0;
+  // What each output's metric sums are divided by: the samples, or with a masked sequence
+  // output (Keras) the timesteps used.
+  double metric_weight[kMaxOutputs] = {0};
   int failure = STEP_OK;  // of the last train_step
+  void add(const StepStats& o);
 };
 
+// One batch of a model with K inputs and M outputs with a loss: pointers per input and per
+// output (sample weights per output, or null). Dims per input (B is the batch).
+struct Batch {
+  std::vector<const float*> x;
+  std::vector<Dims> in;
+  std::vector<const float*> y;
+  std::vector<const float*> sw;
+};
+
+// Arrays of N samples in order, one row per sample (x_len, y_len values per row).
+struct Arrays {
+  std::vector<const float*> x;
+  std::vector<long> x_len;
+  std::vector<Dims> sample;  // per input; B ignored
+  std::vector<const float*> y;
+  std::vector<long> y_len;
+  std::vector<const float*> sw;  // per output, one weight per sample, or null
+  long N = 0;
+};
+
+// The executor is a graph: tensors (the model's inputs, then each node's outputs) and nodes,
+// each a registry layer applied to some tensors, in topological order. A Sequential model is
+// the chain input -> layer 0 -> layer 1 -> ...; a functional model any DAG. A layer object
+// shared by several calls (Keras shared layers) is one node per call; the nodes of one
+// `owner` (the model's layer index) point at the same parameters, and their gradients are
+// summed into the first node's before the update.
 class Network {
  public:
-  void add(std::unique_ptr<Layer> layer) { layers_.push_back(std::move(layer)); params_dirty_ = true; }
-  size_t size() const { return layers_.size(); }
-  Dims output_dims(const Dims& in) const;
+  int add_input();  // a new model input; returns its tensor id
+  // Add a node reading tensors `inputs` (empty: the last tensor, the chain of a Sequential
+  // model); returns its output tensor ids. owner < 0: a new owner (its own parameters).
+  std::vector<int> add(std::unique_ptr<Layer> layer, std::vector<int> inputs = {}, int owner = -1);
+  void set_outputs(const std::vector<int>& tensors);  // default: the last tensor
+  size_t size() const { return nodes_.size(); }
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_outputs() { ensure_outputs(); return outputs_.size(); }
+  // The dims of every output for inputs `in` (checks every size product on the way).
+  std::vector<Dims> output_dims(const std::vector<Dims>& in) const;
+  Dims output_dims(const Dims& in) const { return output_dims(std::vector<Dims>{in})[0]; }
 
-  void set_loss(int loss) { loss_ = loss; }
-  void set_metrics(const std::vector<int>& m) { metrics_ = m; }
+  // A loss per output (-1: the output has none and takes no target), with Keras
+  // loss_weights; metrics per output.
+  void set_losses(const std::vector<int>& losses, const std::vector<double>& weights);
+  void set_loss(int loss);  // the same loss for every output
+  void set_metrics(const std::vector<std::vector<int>>& m);
+  void set_metrics(const std::vector<int>& m) { set_metrics(std::vector<std::vector<int>>{m}); }
+  int loss_of(size_t output) const { return output < outs_.size() ? outs_[output].loss : -1; }
   void set_optimizer(const OptimizerConfig& o);
   Optimizer& optimizer() { return opt_; }
 
-  // One batch. x (B, T, F) or (B, F) per `in`; y_true laid out like the output (class
-  // indices as floats for sparse). Returns false, without updating anything, when the loss
-  // or a gradient is not finite, or when the update would make a weight or an optimizer
-  // slot non-finite (weights and slots are then those before the batch). A step that throws
-  // (Interrupted, a size error) leaves weights, slots and stateful layers' states as they
-  // were.
-  // sw: one weight per sample (Keras sample_weight / class_weight), or null.
+  // One batch. Returns false, without updating anything, when the loss or a gradient is not
+  // finite, or when the update would make a weight or an optimizer slot non-finite (weights
+  // and slots are then those before the batch). A step that throws (Interrupted, a size
+  // error) leaves weights, slots and stateful layers' states as they were. y per output:
+  // laid out like the output (class indices as floats for sparse); sw per output: one
+  // weight per sample (Keras sample_weight / class_weight), or null.
+  bool train_step(const Batch& b, StepStats& st, uint64_t seed);
+  void test_step(const Batch& b, StepStats& st);
+  // Gradients only (no update): for tests and for callers with their own optimizer.
+  double compute_gradients(const Batch& b, uint64_t seed);
+  // The outputs, owned by the layers (valid until the next forward).
+  const std::vector<const float*>& predict_step(const Batch& b);
+  // One-input, one-output conveniences.
   bool train_step(const float* x, const Dims& in, const float* y, StepStats& st, uint64_t seed,
                   const float* sw = nullptr);
-  void test_step(const float* x, const Dims& in, const float* y, StepStats& st,
-                 const float* sw = nullptr);
-  // Gradients only (no update): for tests and for callers with their own optimizer.
-  double compute_gradients(const float* x, const Dims& in, const float* y, uint64_t seed);
-  const float* predict_step(const float* x, const Dims& in);  // owned by the last layer
 
-  // The batch loops over N samples in order (x (N, x_len), y (N, y_len), out (N, out_len)),
-  // batches of bs: evaluate sums into `total`; predict writes every output row. Both stop
+  // The batch loops over N samples in order, batches of bs: evaluate sums into `total`;
+  // predict writes every output row (out[k] has out_len[k] values per sample). Both stop
   // between batches when interruption_requested() and throw Interrupted.
-  void evaluate_batches(const float* x, long x_len, const Dims& sample, const float* y,
-                        long y_len, long N, long bs, StepStats& total,
-                        const float* sw = nullptr);
-  void predict_batches(float* out, long out_len, const float* x, long x_len, const Dims& sample,
-                       long N, long bs);
+  void evaluate_batches(const Arrays& a, long bs, StepStats& total);
+  void predict_batches(const std::vector<float*>& out, const std::vector<long>& out_len,
+                       const Arrays& a, long bs);
 
   // A run of batches over gathered rows: batch k covers samples idx[k*bs .. min(N, +bs)).
-  // x is (N, per-sample x_len) and y (N, per-sample y_len). Stops early, returning the
-  // batches done, when interruption_requested() says so between batches, or when a step is
-  // refused (*failure says why; batch_losses[done] holds that batch's loss). An Interrupted
-  // thrown inside a batch leaves that batch undone.
-  long train_batches(const float* x, long x_len, const Dims& sample, const float* y, long y_len,
-                     const int64_t* idx, long N, long bs, long k0, long k1, uint64_t seed,
-                     double* batch_losses, StepStats& total, int* failure,
-                     const float* sw = nullptr);
+  // Stops early, returning the batches done, when interruption_requested() says so between
+  // batches, or when a step is refused (*failure says why; batch_losses[done] holds that
+  // batch's loss). An Interrupted thrown inside a batch leaves that batch undone.
+  long train_batches(const Arrays& a, const int64_t* idx, long bs, long k0, long k1,
+                     uint64_t seed, double* batch_losses, StepStats& total, int* failure);
 
   void reset_states();
-  void reset_layer(size_t i) { if (i < layers_.size()) layers_[i]->reset_states(); }
-  void set_trainable(size_t i, bool t) {
-    if (i < layers_.size() && layers_[i]->trainable != t) {
-      layers_[i]->trainable = t;
-      params_dirty_ = true;
-      opt_.clear_slots();  // the slots follow the parameter list: made anew (zeros) on next use
-    }
-  }
+  void reset_layer(size_t owner);
+  void set_trainable(size_t owner, bool t);
   std::vector<ParamRef>& params();
   // Keras kernel/recurrent/bias regularizers: parameter `param` (Keras weight order) of layer
-  // `layer` adds l1 * sum|w| + l2 * sum w^2 to the loss (training and evaluation alike).
-  void set_regularizer(size_t layer, size_t param, double l1, double l2);
+  // `owner` adds l1 * sum|w| + l2 * sum w^2 to the loss (training and evaluation alike).
+  void set_regularizer(size_t owner, size_t param, double l1, double l2);
   std::vector<Buffer*> optimizer_slots() { return opt_.slots(params()); }
   // The weights or optimizer slots were written from outside (set_weights, a loaded file):
   // the magnitude bounds that let an update skip its backup are recomputed at the next step.
   void weights_changed() { opt_.invalidate_bounds(); }
 
  private:
-  const float* forward_all(const float* x, const Dims& in, bool training, uint64_t seed, Dims& out);
-  void backward_all(const float* dy);
-  const float* row_weights(const Dims& od, const float* sw, double* denom);
+  struct Tensor {
+    const float* data = nullptr;
+    Dims d;
+    const float* mask = nullptr;  // Keras mask (B, T) of a sequence, or null
+    const float* grad = nullptr;  // dL/d(this tensor) in backward, or null
+    bool owns_grad = false;       // grad is gsum (several contributions were added)
+    bool is_input = false;        // a model input: no gradient is needed
+    Buffer gsum;
+  };
+  struct Node {
+    std::unique_ptr<Layer> layer;
+    std::vector<int> in, out;
+    int owner = 0;
+    bool primary = true;  // the first node of its owner: its parameters are the model's
+    // per-call scratch, sized once
+    std::vector<const float*> x, masks, y, dy, dx;
+    std::vector<Dims> din, dout;
+  };
+  struct Output {
+    int tensor = 0;
+    int loss = LOSS_MSE;
+    double weight = 1.0;
+    std::vector<int> metrics;
+    Buffer gy, roww;
+    const float* w = nullptr;  // row weights of the current step, or null
+    double denom = 0.0;
+  };
+  void forward_all(const Batch& b, bool training, uint64_t seed);
+  void backward_all();
+  void add_grad(int t, const float* g);
+  // the loss of every output (and, with gy, its gradient); metrics into st
+  double losses_and_metrics(const Batch& b, bool with_grad, bool metrics, StepStats& st);
+  void row_weights(Output& o, const Tensor& t, const float* sw);
   double penalty(bool with_gradient);  // the regularizers' loss (and their gradient)
-  double output_loss(const float* y, const float* p, float* gy, const Dims& od, const float* w,
-                     double denom);
   void zero_grads();
+  void fold_shared_grads();
   bool grads_finite();  // also records max |g| per parameter for the optimizer's bounds
   template <class F> auto guarded(F&& step) -> decltype(step());
   void rollback_states();
+  void check_batch(const Batch& b) const;
+  void ensure_outputs();  // without set_outputs: the last tensor is the output
+  void gather(const Arrays& a, const int64_t* rows, long s0, long B, bool contiguous);
 
-  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<int> inputs_, outputs_;
+  std::vector<Tensor> tensors_;
+  std::vector<Node> nodes_;
+  std::vector<int> owner_first_;  // owner -> its primary node
+  bool outputs_set_ = false;
   std::vector<ParamRef> params_;
   bool params_dirty_ = true;
-  int loss_ = LOSS_MSE;
-  std::vector<int> metrics_;
+  std::vector<Output> outs_;  // per output (outputs_)
   Optimizer opt_;
-  Buffer gy_, xg_, yg_, swg_, roww_;
   std::vector<double> gmax_;
-  std::vector<std::vector<std::pair<double, double>>> reg_;  // [layer][param] = (l1, l2)
+  std::vector<std::vector<std::pair<double, double>>> reg_;  // [owner][param] = (l1, l2)
   bool any_reg_ = false;
-  size_t forwarded_ = 0;  // layers whose forward ran in the current step
-  const float* out_mask_ = nullptr;  // the output's mask after forward_all (Keras masking)
+  size_t forwarded_ = 0;  // nodes whose forward ran in the current step
+  std::vector<const float*> out_ptrs_;
+  // batch assembly for the loops (no allocation once shapes are seen)
+  Batch batch_;
+  std::vector<Buffer> xg_, yg_, swg_;
 };
 
 }  // namespace lstmcore

@@ -2,7 +2,7 @@
 // the dropout masks (one per sequence, Keras), the stateful carry-over of h with its
 // rollback, and the output (last step or the sequence). A layer supplies its cell as
 //   struct Cell { State st; void forward(x, h0, B, T, rmask, training, tmask); void backward(dx,
-//   dy, dy_seq); const float* h() const; std::vector<ParamRef> params(); };
+//   dh0, dy, dy_seq, dhT); const float* h() const; std::vector<ParamRef> params(); };
 // (see layers/gru.cpp). The LSTM keeps its own class (two states).
 #pragma once
 #include <cstring>
@@ -17,6 +17,9 @@ struct RnnConfig {
   long units = 0, input_dim = 0;
   bool return_sequences = false, stateful = false, go_backwards = false;
   bool zero_output_for_mask = false;  // Keras: set by Bidirectional when returning sequences
+  // functional models: the state comes in as input 1 (initial_state=[h]) and/or goes out as
+  // output 1 (return_state=True)
+  bool initial_state = false, return_state = false;
   float dropout = 0.0f, recurrent_dropout = 0.0f;
 };
 
@@ -33,6 +36,11 @@ inline RnnConfig read_rnn_config(const LayerConfig& c, const char* name) {
   cfg.dropout = (float)c.get_float("dropout", 0.0);
   cfg.recurrent_dropout = (float)c.get_float("recurrent_dropout", 0.0);
   cfg.zero_output_for_mask = c.get_bool("zero_output_for_mask", false);
+  cfg.initial_state = c.get_bool("initial_state", false);
+  cfg.return_state = c.get_bool("return_state", false);
+  if (cfg.stateful && cfg.initial_state)
+    throw std::invalid_argument(std::string("a stateful `") + name +
+                                "` keeps its own state: it takes no initial_state");
   if (!(cfg.dropout >= 0.0f && cfg.dropout < 1.0f) ||
       !(cfg.recurrent_dropout >= 0.0f && cfg.recurrent_dropout < 1.0f))
     throw std::invalid_argument("`dropout` and `recurrent_dropout` must be in [0, 1)");
@@ -93,9 +101,43 @@ class RnnLayer : public Layer {
     return cfg_.return_sequences ? Dims{in.B, in.T, cfg_.units, true} : Dims{in.B, 0, cfg_.units, false};
   }
   const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) override {
+    return run(x, in, nullptr, training, seed);
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    return run_backward(dy, nullptr, need_dx);
+  }
+  int num_inputs() const override { return cfg_.initial_state ? 2 : 1; }
+  int num_outputs() const override { return cfg_.return_state ? 2 : 1; }
+  void out_dims_n(const Dims* in, Dims* out) const override {
+    out[0] = out_dims(in[0]);
+    if (cfg_.initial_state && (in[1].seq || in[1].B != in[0].B || in[1].F != cfg_.units))
+      throw std::invalid_argument("`" + name_ + "` initial_state must be [h], (batch, " +
+                                  std::to_string(cfg_.units) + "); received " + dims_str(in[1]) +
+                                  " for input " + dims_str(in[0]));
+    if (cfg_.return_state) out[1] = Dims{in[0].B, 0, cfg_.units, false};
+  }
+  void set_input_masks(const float* const* masks) override { tmask_ = masks[0]; }
+  void forward_n(const float* const* x, const Dims* in, bool training, uint64_t seed,
+                 const float** out) override {
+    out[0] = run(x[0], in[0], cfg_.initial_state ? x[1] : nullptr, training, seed);
+    if (cfg_.return_state) {
+      const long B = in[0].B, T = in[0].T, H = cfg_.units;
+      float* h = hT_.resize(checked_elems({B, H}, "recurrent state"));
+      const float* hseq = cell_.h();
+      for (long b = 0; b < B; ++b) std::memcpy(h + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
+      out[1] = h;
+    }
+  }
+  void backward_n(const float* const* dy, const float** dx, bool need_dx) override {
+    dx[0] = run_backward(dy[0], cfg_.return_state ? dy[1] : nullptr, need_dx);
+    if (cfg_.initial_state) dx[1] = need_dx ? dh0_.data : nullptr;
+  }
+
+ private:
+  const float* run(const float* x, const Dims& in, const float* h0i, bool training, uint64_t seed) {
     const long B = in.B, T = in.T, H = cfg_.units, I = cfg_.input_dim;
     in_ = in;
-    const float* h0 = nullptr;
+    const float* h0 = h0i;
     if (cfg_.stateful) {
       saved_B_ = state_B_;  // keep the state before this step (rollback_state)
       if (state_B_ > 0) std::memcpy(prev_hs_.resize(hs_.size), hs_.data, sizeof(float) * hs_.size);
@@ -136,11 +178,13 @@ class RnnLayer : public Layer {
     for (long b = 0; b < B; ++b) std::memcpy(y + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
     return y;
   }
-  const float* backward(const float* dy, bool need_dx) override {
+  const float* run_backward(const float* dy, const float* dhT, bool need_dx) {
     const long B = in_.B, T = in_.T, I = cfg_.input_dim;
     float* dx = need_dx ? dx_.resize(checked_elems({B, T, I}, "recurrent input gradient")) : nullptr;
-    if (zeroed_) dy = masked_sequence_grad(dy, keep_, B, T, cfg_.units, dyz_);
-    cell_.backward(dx, dy, cfg_.return_sequences);
+    float* dh0 = need_dx && cfg_.initial_state
+                     ? dh0_.resize(checked_elems({B, cfg_.units}, "recurrent state gradient")) : nullptr;
+    if (zeroed_ && dy) dy = masked_sequence_grad(dy, keep_, B, T, cfg_.units, dyz_);
+    cell_.backward(dx, dh0, dy, cfg_.return_sequences, dhT);
     if (dx && dropping_) {
       const float* m = mask_.data;
       for (long b = 0; b < B; ++b)
@@ -149,6 +193,8 @@ class RnnLayer : public Layer {
     }
     return dx;
   }
+
+ public:
   std::vector<ParamRef> params() override { return cell_.params(); }
   void reset_states() override {
     if (state_B_ > 0) std::memset(hs_.data, 0, sizeof(float) * state_B_ * cfg_.units);
@@ -169,6 +215,7 @@ class RnnLayer : public Layer {
   std::string name_;
   Cell cell_;
   Buffer out_, dx_, mask_, xdrop_, hs_, rmask_, prev_hs_, keep_, masked_out_, dyz_;
+  Buffer hT_, dh0_;  // the returned state; the gradient of the initial state
   const float* tmask_ = nullptr;  // Keras mask of the input (B, T), or null
   bool zeroed_ = false;           // the last forward fixed some outputs at zero
   long state_B_ = 0;

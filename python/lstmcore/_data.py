@@ -13,6 +13,19 @@ from . import _arrays
 class DataPrep:
     """Argument and array checks for a model with layers and an input shape."""
 
+    # ---- the layout of prepared data: one array here (a functional model: lists) -----------
+    @staticmethod
+    def _n(x) -> int:
+        return x.shape[0]
+
+    @staticmethod
+    def _take(a, rows: slice):
+        return None if a is None else np.ascontiguousarray(a[rows])
+
+    @staticmethod
+    def _native_targets(y, n: int):
+        return y.reshape(n, -1)
+
     # ---- data preparation ---------------------------------------------------------------------
     def _first_layer_sequence(self) -> bool:
         return bool(self.layers) and self.layers[0]._sequence_input()

@@ -106,7 +106,6 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
     params = {"epochs": epochs, "steps": steps, "verbose": verbose}
     cbs = CallbackList(list(callbacks or []) + [history], model, params)
     history.params = params
-    sparse = model.loss == "sparse_categorical_crossentropy"
     rng = np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
     model.stop_training = False
     model.history = history
@@ -120,7 +119,7 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
         bar = Progbar(steps if steps is not None else 0, verbose, unit="step")
         batches = _Batches(source, shuffle, rng)
         epoch_seed = int(rng.integers(0, 2**63 - 1))
-        loss_sum, msums, samples, mweight = 0.0, [], 0, 0.0
+        loss_sum, msums, samples, mweight, olosses = 0.0, [], 0, [], []
         logs = {}
         failed = False
         step = 0
@@ -143,7 +142,7 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
                 break
             x, y, sw = _unpack(batch, step, True)
             x, y = _at_step(step, model._prepare_xy, x, y)
-            n = x.shape[0]
+            n = model._n(x)
             w = _at_step(step, model._prepare_sample_weight, sw, class_weight, y, n)
             model._check_exact_batch(n, "trains on")
             if cbs.wants_batches:
@@ -151,15 +150,15 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
             net = model._native()
             model._training_started = True
             try:
-                done, blosses, loss_sum, ms, cnt, failure, mweight = net.train_batches(
-                    x, y.reshape(n, -1), np.arange(n, dtype=np.int64), n, 0, 1,
-                    epoch_seed + step, sparse, loss_sum, msums, mweight, w)
+                done, blosses, loss_sum, ms, cnt, failure, mweight, olosses = \
+                    net.train_batches(x, model._native_targets(y, n),
+                                      np.arange(n, dtype=np.int64), n, 0, 1, epoch_seed + step,
+                                      loss_sum, msums, mweight, w, olosses)
             finally:
                 model._sync_iterations()
             samples += cnt
             msums = ms
-            logs = model._logs(loss_sum, np.asarray(ms[:len(model._metric_names)]), samples,
-                               mweight)
+            logs = model._logs(loss_sum, ms, samples, mweight, olosses)
             if failure:
                 logs["loss"] = float(blosses[0])
                 model.stop_training = failed = True
@@ -189,11 +188,12 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
 
 def _val_arrays(model, data):
     vx = model._prepare_x(data[0], "x_val")
-    vy = model._prepare_y(data[1], vx.shape[0], "y_val")
+    n = model._n(vx)
+    vy = model._prepare_y(data[1], n, "y_val")
     vsw = None
     if len(data) == 3:
-        vsw = model._prepare_sample_weight(data[2], None, vy, vx.shape[0], "sample_weight_val")
-    return vx, vy, model._batch_size_for(None, vx.shape[0], "fit (validation data)"), vsw
+        vsw = model._prepare_sample_weight(data[2], None, vy, n, "sample_weight_val")
+    return vx, vy, model._batch_size_for(None, n, "fit (validation data)"), vsw
 
 
 def _each_batch(source, steps):
@@ -215,25 +215,24 @@ def _each_batch(source, steps):
 
 def evaluate(model, source, steps) -> dict:
     """Loss and metrics over the batches of a source: sums over batches, as for arrays."""
-    sparse = model.loss == "sparse_categorical_crossentropy"
-    loss_sum, msums, samples, mweight = 0.0, None, 0, 0.0
+    loss_sum, msums, samples, mweight, olosses = 0.0, 0.0, 0, 0.0, 0.0
     for step, batch in _each_batch(source, steps):
         x, y, sw = _unpack(batch, step, True)
         x, y = _at_step(step, model._prepare_xy, x, y)
-        n = x.shape[0]
+        n = model._n(x)
         w = _at_step(step, model._prepare_sample_weight, sw, None, y, n)
         model._check_exact_batch(n, "evaluates")
-        y2 = y.reshape(n, -1)
-        lsum, ms, cnt, mw = model._run_inference(
-            lambda net, x=x, y2=y2, n=n, w=w: net.evaluate(x, y2, n, sparse, w))
+        y2 = model._native_targets(y, n)
+        lsum, ms, cnt, mw, ol = model._run_inference(
+            lambda net, x=x, y2=y2, n=n, w=w: net.evaluate(x, y2, n, w))
         loss_sum += lsum
         samples += cnt
-        mweight += mw
-        ms = np.asarray(ms[:len(model._metric_names)])
-        msums = ms if msums is None else msums + ms
+        mweight = mweight + np.asarray(mw)
+        olosses = olosses + np.asarray(ol)
+        msums = msums + np.asarray(ms)
     if not samples:
         raise ValueError("the data source yielded no batch to evaluate")
-    return model._logs(loss_sum, msums, samples, mweight)
+    return model._logs(loss_sum, msums, samples, mweight, olosses)
 
 
 def predict(model, source, steps) -> np.ndarray:
@@ -243,8 +242,10 @@ def predict(model, source, steps) -> np.ndarray:
         x, _, _ = _unpack(batch, step, False)
         x = _at_step(step, model._prepare_x, x)
         with model._building_from(x):
-            model._check_exact_batch(x.shape[0], "predicts")
-            outs.append(model._predict_arrays(x, x.shape[0]))
+            model._check_exact_batch(model._n(x), "predicts")
+            outs.append(model._predict_arrays(x, model._n(x)))
     if not outs:
         raise ValueError("the data source yielded no batch to predict")
+    if isinstance(outs[0], list):  # a model with several outputs
+        return [np.concatenate(parts, axis=0) for parts in zip(*outs)]
     return np.concatenate(outs, axis=0)

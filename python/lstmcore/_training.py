@@ -112,7 +112,9 @@ class Trainer:
         width = self.output_shape[-1] if self.built else 2
         resolved = [metrics_mod.resolve(m, self.loss, width) for m in self._metrics_arg or []]
         self._metric_names = [name for name, _ in resolved]
-        self._metric_codes = [code for _, code in resolved]
+        self._metric_codes = [[code for _, code in resolved]]  # per output (one here)
+        self._metric_slots = [(name, 0) for name in self._metric_names]
+        self._output_loss_names = []  # per-output losses are logged for several outputs
 
     def get_compile_config(self):
         """The compile settings as plain values (Keras 3's name), or None before compile."""
@@ -162,7 +164,8 @@ class Trainer:
 
     @property
     def metrics_names(self) -> list[str]:
-        return ["loss"] + list(self._metric_names)
+        return ["loss"] + [n for _, n in self._output_loss_names] + \
+            [n for n, _ in self._metric_slots]
 
     def _check_compiled(self, what: str) -> None:
         if not self._compiled:
@@ -281,7 +284,7 @@ class Trainer:
             if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
                 raise ValueError(f"`seed` must be a non-negative integer; received seed={seed!r}")
         x, y = self._prepare_xy(x, y)
-        n_all = x.shape[0]
+        n_all = self._n(x)
         sw = self._prepare_sample_weight(sample_weight, class_weight, y, n_all)
         val = None
         if validation_data is not None:
@@ -289,10 +292,10 @@ class Trainer:
                 raise ValueError("`validation_data` must be a tuple (x_val, y_val) or "
                                  "(x_val, y_val, sample_weight_val)")
             vx = self._prepare_x(validation_data[0], "x_val")
-            vy = self._prepare_y(validation_data[1], vx.shape[0], "y_val")
+            vy = self._prepare_y(validation_data[1], self._n(vx), "y_val")
             vsw = None
             if len(validation_data) == 3:
-                vsw = self._prepare_sample_weight(validation_data[2], None, vy, vx.shape[0],
+                vsw = self._prepare_sample_weight(validation_data[2], None, vy, self._n(vx),
                                                   "sample_weight_val")
             val = (vx, vy, vsw)
         elif vs > 0.0:
@@ -300,16 +303,14 @@ class Trainer:
             if split < 1 or split >= n_all:
                 raise ValueError(f"`validation_split={validation_split}` leaves "
                                  f"{'no training' if split < 1 else 'no validation'} samples out of {n_all}")
-            val = (np.ascontiguousarray(x[split:]), np.ascontiguousarray(y[split:]),
-                   None if sw is None else np.ascontiguousarray(sw[split:]))
-            x, y = np.ascontiguousarray(x[:split]), np.ascontiguousarray(y[:split])
-            if sw is not None:
-                sw = np.ascontiguousarray(sw[:split])
-        n = x.shape[0]
+            tail, head = slice(split, None), slice(None, split)
+            val = (self._take(x, tail), self._take(y, tail), self._take(sw, tail))
+            x, y, sw = self._take(x, head), self._take(y, head), self._take(sw, head)
+        n = self._n(x)
         bs = self._batch_size_for(batch_size, n, "fit")
         val_bs = None
         if val is not None:
-            val_bs = self._batch_size_for(batch_size, val[0].shape[0], "fit (validation data)")
+            val_bs = self._batch_size_for(batch_size, self._n(val[0]), "fit (validation data)")
         if self._stateful() and shuffle and not self._warned_shuffle:
             self._warned_shuffle = True
             warnings.warn("fit(shuffle=True) on a stateful model reorders the samples, so state "
@@ -323,8 +324,7 @@ class Trainer:
         cbs = CallbackList(user_cbs + [history], self, params)
         history.params = params
         net = self._native()
-        sparse = self.loss == "sparse_categorical_crossentropy"
-        y2 = y.reshape(n, -1)
+        y2 = self._native_targets(y, n)
         rng = np.random.default_rng(seed) if seed is not None else \
             np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
         self.stop_training = False
@@ -341,7 +341,7 @@ class Trainer:
             idx = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
             epoch_seed = int(rng.integers(0, 2**63 - 1))
             bar = Progbar(n, verbose)
-            loss_sum, msums, samples, mweight = 0.0, np.zeros(len(self._metric_names)), 0, 0.0
+            loss_sum, samples, mweight, olosses = 0.0, 0, [], []
             msums_list = []
             k = 0
             failed = None
@@ -353,16 +353,15 @@ class Trainer:
                 try:
                     # the sums continue natively batch by batch: the epoch's loss does not
                     # depend on how batches were grouped into calls (which follows timings)
-                    done, blosses, loss_sum, ms, cnt, failure, mweight = net.train_batches(
-                        x, y2, idx, bs, k, k1, epoch_seed, sparse, loss_sum, msums_list,
-                        mweight, sw)
+                    done, blosses, loss_sum, ms, cnt, failure, mweight, olosses = \
+                        net.train_batches(x, y2, idx, bs, k, k1, epoch_seed, loss_sum,
+                                          msums_list, mweight, sw, olosses)
                 finally:  # Ctrl-C lands here between batches: keep the step count exact
                     self._sync_iterations()
                 dt = time.perf_counter() - t0
                 samples += cnt
                 msums_list = ms
-                msums = np.asarray(ms[:len(self._metric_names)])
-                logs = self._logs(loss_sum, msums, samples, mweight)
+                logs = self._logs(loss_sum, ms, samples, mweight, olosses)
                 if failure:
                     failed = (k + done, float(blosses[done]), failure)
                     break
@@ -375,7 +374,7 @@ class Trainer:
                     chunk = int(min(4096, max(1, 0.1 / max(dt / done, 1e-7))))
                 if self.stop_training:
                     break
-            logs = self._logs(loss_sum, msums, samples, mweight)
+            logs = self._logs(loss_sum, msums_list, samples, mweight, olosses)
             if failed is not None:
                 batch, value, failure = failed
                 logs["loss"] = value
@@ -402,21 +401,23 @@ class Trainer:
                 f"after the previous batch. Lower the learning rate or check the data for "
                 f"extreme values.")
 
-    def _logs(self, loss_sum, msums, samples, mweight) -> dict:
-        """The loss is a mean over samples; a metric over what the native side weighed it by:
-        the samples, or the timesteps used when a mask reaches the output (Keras)."""
+    def _logs(self, loss_sum, msums, samples, mweights, olosses=()) -> dict:
+        """The loss is a mean over samples (with several outputs, also each output's own
+        loss); a metric over what the native side weighed its output by: the samples, or the
+        timesteps used when a mask reaches the output (Keras)."""
         logs = {"loss": float(loss_sum / samples) if samples else float("nan")}
-        if not self._metric_names:
-            return logs
-        for name, s in zip(self._metric_names, msums):
-            logs[name] = float(s / mweight) if mweight else float("nan")
+        for k, name in self._output_loss_names:
+            logs[name] = float(olosses[k] / samples) if samples and k < len(olosses) \
+                else float("nan")
+        for i, (name, k) in enumerate(self._metric_slots):
+            w = mweights[k] if k < len(mweights) else 0.0
+            logs[name] = float(msums[i] / w) if w else float("nan")
         return logs
 
     def _evaluate_arrays(self, x, y, bs, sw=None) -> dict:
-        sparse = self.loss == "sparse_categorical_crossentropy"
-        y2 = y.reshape(x.shape[0], -1)
-        lsum, ms, cnt, mw = self._run_inference(lambda net: net.evaluate(x, y2, bs, sparse, sw))
-        return self._logs(lsum, np.asarray(ms[:len(self._metric_names)]), cnt, mw)
+        y2 = self._native_targets(y, self._n(x))
+        lsum, ms, cnt, mw, ol = self._run_inference(lambda net: net.evaluate(x, y2, bs, sw))
+        return self._logs(lsum, ms, cnt, mw, ol)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
         """Loss (and metrics) on data: the loss alone when no metric was compiled, else
@@ -436,9 +437,10 @@ class Trainer:
             raise NotImplementedError("`evaluate(steps=...)` applies to generators; with arrays "
                                       "use batch_size")
         x, y = self._prepare_xy(x, y)
-        sw = self._prepare_sample_weight(sample_weight, None, y, x.shape[0])
-        bs = self._batch_size_for(batch_size, x.shape[0], "evaluate")
-        bar = Progbar(x.shape[0], verbose)
+        n = self._n(x)
+        sw = self._prepare_sample_weight(sample_weight, None, y, n)
+        bs = self._batch_size_for(batch_size, n, "evaluate")
+        bar = Progbar(n, verbose)
         logs = self._evaluate_arrays(x, y, bs, sw)
         bar.finish(logs)
         return self._returned(logs, return_dict)
@@ -457,7 +459,7 @@ class Trainer:
                                       "use batch_size")
         x = self._prepare_x(x)
         with self._building_from(x):
-            bs = self._batch_size_for(batch_size, x.shape[0], "predict")
+            bs = self._batch_size_for(batch_size, self._n(x), "predict")
             return self._predict_arrays(x, bs)
 
     def _predict_arrays(self, x, bs):
@@ -490,17 +492,16 @@ class Trainer:
 
     def _train_on_batch(self, x, y, return_dict, sample_weight=None, class_weight=None):
         x, y = self._prepare_xy(x, y)
-        n = x.shape[0]
+        n = self._n(x)
         sw = self._prepare_sample_weight(sample_weight, class_weight, y, n)
         self._check_exact_batch(n, "trains on")
-        sparse = self.loss == "sparse_categorical_crossentropy"
         # the seed only keys dropout masks: no draw (~1 us) for a model without dropout
         seed = int(_config.rng().integers(0, 2**63 - 1)) if self._has_dropout() else 0
         if self._batch_index is None or len(self._batch_index) != n:
             self._batch_index = np.arange(n, dtype=np.int64)
         try:
-            done, blosses, lsum, ms, cnt, failure, mw = self._native().train_batches(
-                x, y.reshape(n, -1), self._batch_index, n, 0, 1, seed, sparse,
+            done, blosses, lsum, ms, cnt, failure, mw, ol = self._native().train_batches(
+                x, self._native_targets(y, n), self._batch_index, n, 0, 1, seed,
                 sample_weight=sw)
         finally:
             self._sync_iterations()
@@ -508,17 +509,19 @@ class Trainer:
             warnings.warn(self._refused_step_message(failure, float(blosses[0]), "on this batch"),
                           RuntimeWarning, stacklevel=3)
             logs = {"loss": float(blosses[0])}
-            logs.update({m: float("nan") for m in self._metric_names})
+            logs.update({m: float("nan") for m, _ in self._output_loss_names})
+            logs.update({m: float("nan") for m, _ in self._metric_slots})
         else:
-            logs = self._logs(lsum, ms, cnt, mw)
+            logs = self._logs(lsum, ms, cnt, mw, ol)
         return self._returned(logs, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, reset_metrics=True, return_dict=False):
         """Loss (and metrics) on one batch, without updating."""
         self._check_compiled("test_on_batch")
         x, y = self._prepare_xy(x, y)
-        sw = self._prepare_sample_weight(sample_weight, None, y, x.shape[0])
-        return self._returned(self._evaluate_arrays(x, y, x.shape[0], sw), return_dict)
+        n = self._n(x)
+        sw = self._prepare_sample_weight(sample_weight, None, y, n)
+        return self._returned(self._evaluate_arrays(x, y, n, sw), return_dict)
 
     def predict_on_batch(self, x):
         """Outputs for one batch (a stateful model continues its state)."""

@@ -42,7 +42,9 @@ class Sequential(Trainer, DataPrep):
         self.optimizer = None
         self.loss = None
         self._metric_names: list[str] = []
-        self._metric_codes: list[int] = []
+        self._metric_codes: list[list[int]] = []
+        self._metric_slots: list[tuple[str, int]] = []
+        self._output_loss_names: list[tuple[int, str]] = []
         self._metrics_arg = None
         self.stop_training = False
         self.history = None

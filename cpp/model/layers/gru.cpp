@@ -32,8 +32,8 @@ struct GruCell {
     gru_forward(st, x, W, U, b, h0, B, T, I, H, act, ract, reset_after, go_backwards, rmask, training,
                 tmask);
   }
-  void backward(float* dx, const float* dy, bool dy_seq) {
-    gru_backward(st, dx, dW, dU, db, nullptr, dy, dy_seq, nullptr, W, U);
+  void backward(float* dx, float* dh0, const float* dy, bool dy_seq, const float* dhT) {
+    gru_backward(st, dx, dW, dU, db, dh0, dy, dy_seq, dhT, W, U);
   }
   const float* h() const { return st.h.data; }
   std::vector<ParamRef> params() {

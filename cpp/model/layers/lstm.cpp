@@ -14,6 +14,9 @@ struct LstmConfig {
   int act = ACT_TANH, ract = ACT_SIGMOID;
   bool return_sequences = false, stateful = false, go_backwards = false;
   bool zero_output_for_mask = false;  // Keras: set by Bidirectional when returning sequences
+  // functional models: the states come in as inputs 1, 2 (initial_state=[h, c]) and/or go
+  // out as outputs 1, 2 (return_state=True)
+  bool initial_state = false, return_state = false;
   float dropout = 0.0f, recurrent_dropout = 0.0f;
 };
 
@@ -41,10 +44,57 @@ class LstmLayer : public Layer {
     return cfg_.return_sequences ? Dims{in.B, in.T, cfg_.units, true} : Dims{in.B, 0, cfg_.units, false};
   }
   const float* forward(const float* x, const Dims& in, bool training, uint64_t seed) override {
+    return run(x, in, nullptr, nullptr, training, seed);
+  }
+  const float* backward(const float* dy, bool need_dx) override {
+    return run_backward(dy, nullptr, nullptr, need_dx);
+  }
+  int num_inputs() const override { return cfg_.initial_state ? 3 : 1; }
+  int num_outputs() const override { return cfg_.return_state ? 3 : 1; }
+  void out_dims_n(const Dims* in, Dims* out) const override {
+    out[0] = out_dims(in[0]);
+    if (cfg_.initial_state)
+      for (int k = 1; k < 3; ++k)
+        if (in[k].seq || in[k].B != in[0].B || in[k].F != cfg_.units)
+          throw std::invalid_argument("`LSTM` initial_state must be [h, c], each (batch, " +
+                                      std::to_string(cfg_.units) + "); received " + dims_str(in[k]) +
+                                      " for input " + dims_str(in[0]));
+    if (cfg_.return_state) out[1] = out[2] = Dims{in[0].B, 0, cfg_.units, false};
+  }
+  void set_input_masks(const float* const* masks) override { tmask_ = masks[0]; }
+  void forward_n(const float* const* x, const Dims* in, bool training, uint64_t seed,
+                 const float** out) override {
+    out[0] = cfg_.initial_state ? run(x[0], in[0], x[1], x[2], training, seed)
+                                : run(x[0], in[0], nullptr, nullptr, training, seed);
+    if (cfg_.return_state) {
+      const long B = in[0].B, T = in[0].T, H = cfg_.units;
+      float* h = hT_.resize(checked_elems({B, H}, "LSTM state"));
+      float* c = cT_.resize(checked_elems({B, H}, "LSTM state"));
+      for (long b = 0; b < B; ++b) {
+        std::memcpy(h + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
+        std::memcpy(c + b * H, st_.c.data + (b * T + T - 1) * H, sizeof(float) * H);
+      }
+      out[1] = h;
+      out[2] = c;
+    }
+  }
+  void backward_n(const float* const* dy, const float** dx, bool need_dx) override {
+    dx[0] = run_backward(dy[0], cfg_.return_state ? dy[1] : nullptr,
+                         cfg_.return_state ? dy[2] : nullptr, need_dx);
+    if (cfg_.initial_state) {
+      dx[1] = need_dx ? dh0_.data : nullptr;
+      dx[2] = need_dx ? dc0_.data : nullptr;
+    }
+  }
+
+ private:
+  // forward from the initial state h0i, c0i (B, H) when given, else the stateful state or zeros
+  const float* run(const float* x, const Dims& in, const float* h0i, const float* c0i,
+                   bool training, uint64_t seed) {
     const long B = in.B, T = in.T, H = cfg_.units;
     in_ = in;
-    const float* h0 = nullptr;
-    const float* c0 = nullptr;
+    const float* h0 = h0i;
+    const float* c0 = c0i;
     if (cfg_.stateful) {
       // keep the state before this step (rollback_state), then start from it
       saved_B_ = state_B_;
@@ -95,12 +145,14 @@ class LstmLayer : public Layer {
       std::memcpy(y + b * H, st_.h.data + (b * T + T - 1) * H, sizeof(float) * H);
     return y;
   }
-  const float* backward(const float* dy, bool need_dx) override {
-    const long B = in_.B, T = in_.T;
-    if (zeroed_) dy = masked_sequence_grad(dy, outmask_, B, T, cfg_.units, dyz_);
+  // dy of the output (or null), dhT and dcT of the returned states (or null)
+  const float* run_backward(const float* dy, const float* dhT, const float* dcT, bool need_dx) {
+    const long B = in_.B, T = in_.T, H = cfg_.units;
+    if (zeroed_ && dy) dy = masked_sequence_grad(dy, outmask_, B, T, cfg_.units, dyz_);
     float* dx = need_dx ? dx_.resize(checked_elems({B, T, I_}, "LSTM input gradient")) : nullptr;
-    lstm_backward(st_, dx, dW_, dU_, db_, nullptr, nullptr, dy,
-                  cfg_.return_sequences, nullptr, nullptr, W_, U_);
+    float* dh0 = need_dx && cfg_.initial_state ? dh0_.resize(checked_elems({B, H}, "LSTM state gradient")) : nullptr;
+    float* dc0 = need_dx && cfg_.initial_state ? dc0_.resize(checked_elems({B, H}, "LSTM state gradient")) : nullptr;
+    lstm_backward(st_, dx, dW_, dU_, db_, dh0, dc0, dy, cfg_.return_sequences, dhT, dcT, W_, U_);
     if (dx && dropping_) {
       const float* m = mask_.data;
       for (long b = 0; b < B; ++b)
@@ -109,6 +161,8 @@ class LstmLayer : public Layer {
     }
     return dx;
   }
+
+ public:
   std::vector<ParamRef> params() override {
     const long G = 4 * cfg_.units;
     std::vector<ParamRef> p{{W_, dW_, I_ * G}, {U_, dU_, cfg_.units * G}};
@@ -140,6 +194,7 @@ class LstmLayer : public Layer {
   long I_;
   float *W_, *U_, *b_;
   Buffer grads_, out_, dx_, mask_, xdrop_, hs_, cs_, rmask_, prev_hs_, prev_cs_;
+  Buffer hT_, cT_, dh0_, dc0_;  // returned states; gradients of the initial state
   float *dW_, *dU_, *db_;  // rows of grads_
   long state_B_ = 0;
   long saved_B_ = -1;  // state_B_ before the last forward (-1: nothing to roll back)
@@ -171,6 +226,10 @@ std::unique_ptr<Layer> make_lstm_layer(const LayerConfig& c, LayerParams& p) {
   cfg.dropout = (float)c.get_float("dropout", 0.0);
   cfg.recurrent_dropout = (float)c.get_float("recurrent_dropout", 0.0);
   cfg.zero_output_for_mask = c.get_bool("zero_output_for_mask", false);
+  cfg.initial_state = c.get_bool("initial_state", false);
+  cfg.return_state = c.get_bool("return_state", false);
+  if (cfg.stateful && cfg.initial_state)
+    throw std::invalid_argument("a stateful `LSTM` keeps its own state: it takes no initial_state");
   if (!(cfg.dropout >= 0.0f && cfg.dropout < 1.0f) ||
       !(cfg.recurrent_dropout >= 0.0f && cfg.recurrent_dropout < 1.0f))
     throw std::invalid_argument("`dropout` and `recurrent_dropout` must be in [0, 1)");

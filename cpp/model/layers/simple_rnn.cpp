@@ -29,8 +29,8 @@ struct SimpleRnnCell {
     simple_rnn_forward(st, x, W, U, b, h0, B, T, I, H, act, go_backwards, rmask, training,
                 tmask);
   }
-  void backward(float* dx, const float* dy, bool dy_seq) {
-    simple_rnn_backward(st, dx, dW, dU, db, nullptr, dy, dy_seq, nullptr, W, U);
+  void backward(float* dx, float* dh0, const float* dy, bool dy_seq, const float* dhT) {
+    simple_rnn_backward(st, dx, dW, dU, db, dh0, dy, dy_seq, dhT, W, U);
   }
   const float* h() const { return st.h.data; }
   std::vector<ParamRef> params() {
