@@ -37,13 +37,13 @@ if _spin_set:  # libgomp has read it while loading _core: keep it out of child p
 
 from ._config import build_info, get_num_threads, set_num_threads, set_seed  # noqa: E402
 from .layers import Input  # noqa: E402
-from .models import Sequential, load_model  # noqa: E402
+from .models import Model, Sequential, load_model  # noqa: E402
 from .plotting import plot_history  # noqa: E402
 
 # one source: pyproject.toml's version, which the build passes to the extension
 __version__ = _core.build_info()["version"]
 
-__all__ = ["Sequential", "Input", "load_model", "set_seed", "set_num_threads", "get_num_threads",
+__all__ = ["Sequential", "Model", "Input", "load_model", "set_seed", "set_num_threads", "get_num_threads",
            "build_info", "plot_history", "__version__", "layers", "models", "optimizers",
            "losses", "metrics", "callbacks", "reference", "preprocessing", "utils",
            "regularizers"]

@@ -16,6 +16,7 @@ from . import _concurrency, _core, saving
 from ._data import DataPrep
 from ._training import Trainer
 from .layers import Layer, deserialize, serialize
+from .layers.graph import KerasTensor
 
 _NOTHING = contextlib.nullcontext()
 
@@ -64,6 +65,12 @@ class Sequential(Trainer, DataPrep):
             self._add(layer)
 
     def _add(self, layer) -> None:
+        if isinstance(layer, KerasTensor):
+            if not layer._node.is_input:
+                raise ValueError(f"a Sequential model takes layers; received the tensor "
+                                 f"{layer.name} of layer `{layer._node.layer.name}` (a "
+                                 f"functional model's tensors go to `Model(inputs, outputs)`)")
+            layer = layer._node.layer  # Input(...): the InputLayer behind the tensor
         if getattr(layer, "_is_input", False):  # Input(...) / InputLayer: the input shape only
             if self.layers or self._input_shape is not None:
                 raise ValueError(f"an `Input` must be the first entry of a Sequential model; "
@@ -448,10 +455,14 @@ def _warn_foreign_suffix(filepath, method: str) -> None:
 
 
 def load_model(filepath, compile=True):
-    """Load a model saved with ``model.save``: no code is executed (no pickle)."""
+    """Load a model saved with ``model.save`` (Sequential or functional): no code is executed
+    (no pickle)."""
     return saving.load(filepath, Sequential, compile, f"file {os.fspath(filepath)!r}")
 
 
 def model_from_bytes(data, compile=True):
     """A model from the bytes of a model file (pickling and deepcopy go through this)."""
     return saving.load(data, Sequential, compile, "the model data")
+
+
+from .functional import Model  # noqa: E402, F401  (a functional Model builds on Sequential)

@@ -132,6 +132,8 @@ def model_to_bytes(model, include_optimizer: bool = True, include_compile: bool 
     compile_config = model.get_compile_config() if include_compile else None
     if compile_config is not None:
         meta["compile"] = {"loss": compile_config["loss"], "metrics": compile_config["metrics"]}
+        if compile_config.get("loss_weights") is not None:
+            meta["compile"]["loss_weights"] = compile_config["loss_weights"]
         meta["optimizer"] = compile_config["optimizer"]
         if include_optimizer and model.built:
             state = model.optimizer.get_weights()  # [iterations, *slots]
@@ -529,13 +531,15 @@ _CONFIG_ERRORS = (KeyError, TypeError, ValueError, IndexError, AttributeError,
                   NotImplementedError, OverflowError, RecursionError)
 
 
-def _architecture(meta: dict, what: str):
+def _architecture(meta: dict, what: str, model_cls):
     """(layers, model name, [(layer name, weight label, shape)...] or None when the model has
     no input shape): the layers deserialized (nothing allocated) and the weight shapes derived
     from them."""
     from .layers import deserialize
     bad = f"{what} holds an invalid model architecture"
     config = meta.get("model")
+    if isinstance(config, dict) and "input_layers" in config:
+        return _functional_architecture(config, bad)
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise _Refused(f"{bad}: a Sequential config must be a dict with a 'layers' list")
     if len(config["layers"]) > MAX_LAYERS:
@@ -554,7 +558,7 @@ def _architecture(meta: dict, what: str):
                 raise ValueError(f"`{type(layer).__name__}(return_state=True)` cannot be used "
                                  f"inside Sequential")
         if not layers or layers[0]._batch_input_shape is None:
-            return layers, name, None
+            return (lambda: model_cls(layers, name=name)), name, None
         shape = tuple(layers[0]._batch_input_shape[1:])
         if math.prod(s for s in shape if s is not None) > MAX_DIM:
             raise ValueError(f"the input shape {shape} has more than {MAX_DIM} (2**31 - 1) "
@@ -572,7 +576,32 @@ def _architecture(meta: dict, what: str):
             check_elements(shape, type(layer).__name__)
     except _CONFIG_ERRORS as e:
         raise _Refused(f"{bad}: {_reason(e)}") from None
-    return layers, name, specs
+    return (lambda: model_cls(layers, name=name)), name, specs
+
+
+def _functional_architecture(config: dict, bad: str):
+    """A functional model's graph, rebuilt from its config without allocating any weight,
+    and its weight shapes; the returned maker allocates them once the file is checked."""
+    from . import functional
+    if not isinstance(config.get("layers"), list) or len(config["layers"]) > MAX_LAYERS:
+        raise _Refused(f"{bad}: a functional config needs a 'layers' list of at most "
+                       f"{MAX_LAYERS} layers")
+    try:
+        model = functional.rebuild(config, build=False)
+        specs = functional.weight_specs(model)
+        for layer_name, _, wshape, _ in specs:
+            if any(not 0 < s <= 4 * MAX_DIM for s in wshape):
+                raise ValueError(f"layer `{_name(layer_name)}` would have a weight of shape "
+                                 f"{wshape}")
+        for t in model.outputs:
+            check_elements(t.shape[1:], t._node.layer.name)
+    except _CONFIG_ERRORS as e:
+        raise _Refused(f"{bad}: {_reason(e)}") from None
+
+    def make():
+        functional.build_layers(model)
+        return model
+    return make, model.name, specs
 
 
 def _compile_settings(meta: dict, what: str):
@@ -588,17 +617,26 @@ def _compile_settings(meta: dict, what: str):
                        f"received {_show(o)}")
     try:
         loss = c["loss"]
-        loss_name = losses.get(loss)
+        if isinstance(loss, (list, dict)):  # a functional model: one loss per output
+            values = loss.values() if isinstance(loss, dict) else loss
+            names = [losses.get(v) for v in values if v is not None]
+            loss_name = names[0] if names else losses.get(None)
+        else:
+            loss_name = losses.get(loss)
         metrics = c.get("metrics") or None
-        if metrics is not None and not isinstance(metrics, list):
+        if metrics is not None and not isinstance(metrics, (list, dict)):
             raise ValueError(f"'metrics' must be a list; received {_show(metrics)}")
-        for m in metrics or []:  # as compile resolves them (compile itself decides, later)
-            metrics_mod.resolve(m, loss_name, 2)
+        flat = []
+        for m in (metrics.values() if isinstance(metrics, dict) else metrics or []):
+            flat.extend(m if isinstance(m, list) else [m])
+        for m in flat:  # as compile resolves them (compile itself decides, later)
+            if m is not None:
+                metrics_mod.resolve(m, loss_name, 2)
         opt = optimizers.deserialize({k: v for k, v in o.items() if k != "iterations"})
         opt.iterations = optimizers.check_iterations(o.get("iterations", 0))
     except _CONFIG_ERRORS as e:
         raise _Refused(f"{bad}: {_reason(e)}") from None
-    return opt, loss, metrics, opt.iterations
+    return opt, loss, metrics, opt.iterations, c.get("loss_weights")
 
 
 def _slot_specs(opt, weight_specs):
@@ -647,7 +685,7 @@ def load(source, model_cls, compile: bool = True, what: str = "the model data"):
     settings = None
     with _Archive(source, what) as arc:
         meta = arc.meta()
-        layers, name, specs = _architecture(meta, what)
+        make_model, name, specs = _architecture(meta, what, model_cls)
         entries = _entries(meta.get("weights"), what)
         if specs is None and entries:
             raise _Refused(f"{what} holds weights for a model without an input shape")
@@ -682,14 +720,18 @@ def load(source, model_cls, compile: bool = True, what: str = "the model data"):
             _check_slots(slots, settings[0], what)
     # Everything read is checked; building allocates what the archive was shown to hold.
     try:
-        model = model_cls(layers, name=name)
+        model = make_model()
         model.set_weights(weights)
     except _CONFIG_ERRORS as e:
         raise _Refused(f"{what} does not match its architecture: {_reason(e)}") from None
     if settings is not None:
-        opt, loss, metrics, iterations = settings
+        opt, loss, metrics, iterations, loss_weights = settings
         try:
-            model.compile(optimizer=opt, loss=loss, metrics=metrics)
+            if loss_weights is not None:
+                model.compile(optimizer=opt, loss=loss, metrics=metrics,
+                              loss_weights=loss_weights)
+            else:
+                model.compile(optimizer=opt, loss=loss, metrics=metrics)
         except _CONFIG_ERRORS as e:
             raise _Refused(f"{what} holds invalid compile settings: {_reason(e)}") from None
         if slots:

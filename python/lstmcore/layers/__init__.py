@@ -12,6 +12,7 @@ from .gru import GRU
 from .input_layer import Input, InputLayer
 from .lstm import LSTM
 from .masking import Masking
+from .merge import Add, Average, Concatenate, Multiply, add, average, concatenate, multiply
 from .pooling1d import (
     AveragePooling1D,
     AvgPool1D,
@@ -30,7 +31,8 @@ __all__ = ["Layer", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", 
            "TimeDistributed", "RepeatVector", "Bidirectional", "Embedding", "Masking", "Conv1D",
            "Convolution1D", "MaxPooling1D", "MaxPool1D", "AveragePooling1D", "AvgPool1D",
            "GlobalMaxPooling1D", "GlobalMaxPool1D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
-           "Flatten", "serialize", "deserialize"]
+           "Flatten", "Concatenate", "Add", "Multiply", "Average", "concatenate", "add",
+           "multiply", "average", "serialize", "deserialize"]
 
 # Every Layer subclass registers itself by class name (Layer.__init_subclass__).
 _CLASSES = Layer._classes

@@ -198,6 +198,38 @@ class Layer:
         self._weights: list[np.ndarray] = []
         self.input_shape = None   # (None, ...) once built
         self.output_shape = None
+        self._inbound_nodes = []  # its calls on symbolic tensors (functional models)
+
+    # -- functional models ---------------------------------------------------------------------
+    def __call__(self, inputs, *args, **kwargs):
+        """Call the layer on symbolic tensors (``Input(...)`` or another layer's output):
+        records the call for a functional ``Model`` and returns the output tensor(s).
+        A layer called on anything else is a TypeError."""
+        from .graph import call_layer
+        return call_layer(self, inputs, *args, **kwargs)
+
+    def _node_tensor(self, which: str):
+        nodes = self._inbound_nodes
+        if not nodes:
+            raise AttributeError(f"layer `{self.name}` has not been called on a tensor yet, so "
+                                 f"it has no `{which}`")
+        if len(nodes) > 1:
+            raise AttributeError(f"layer `{self.name}` has been called {len(nodes)} times "
+                                 f"(a shared layer): its `{which}` is ambiguous")
+        ts = nodes[0].outputs if which == "output" else nodes[0].inputs
+        if which == "input" and getattr(self, "_is_input", False):
+            ts = nodes[0].outputs
+        return ts[0] if len(ts) == 1 else list(ts)
+
+    @property
+    def output(self):
+        """The tensor(s) of the layer's one call (Keras)."""
+        return self._node_tensor("output")
+
+    @property
+    def input(self):
+        """The input tensor(s) of the layer's one call (Keras)."""
+        return self._node_tensor("input")
 
     # -- to override ---------------------------------------------------------------------------
     def _sequence_input(self) -> bool:
@@ -295,12 +327,21 @@ class Layer:
             if not np.isfinite(a).all():
                 raise ValueError(f"layer `{self.name}` weight {i} contains NaN or Inf")
             arrays.append(a)
-        model = getattr(self, "_model", None)
-        if model is not None:  # serialised with the model's other writers and its readers
-            model._write_weights([(self, arrays)])
+        models = self._models()
+        if models:  # serialised with the model's other writers and its readers
+            models[0]._write_weights([(self, arrays)])
+            for other in models[1:]:  # other models sharing the layer: their bounds
+                with other._guard.mutex:
+                    other._weights_written()
         else:
             for cur, a in zip(self._weights, arrays):
                 np.copyto(cur, a)  # in place: a native executor points at these buffers
+
+    def _models(self) -> list:
+        """The models this layer is part of: its Sequential, and the functional models that
+        call it (a shared layer may be in several)."""
+        found = [getattr(self, "_model", None)] + list(getattr(self, "_fmodels", ()))
+        return [m for m in found if m is not None]
 
     @property
     def trainable(self) -> bool:
@@ -311,15 +352,13 @@ class Layer:
     @trainable.setter
     def trainable(self, value) -> None:
         self._trainable = bool(value)
-        model = getattr(self, "_model", None)
-        if model is not None:
+        for model in self._models():
             model._trainable_changed(self)
 
     def reset_states(self) -> None:
         """Zero this layer's state in its model (stateful recurrent layers, and wrappers of
         them such as Bidirectional); nothing for a layer without state."""
-        model = getattr(self, "_model", None)
-        if model is not None:
+        for model in self._models():
             model._reset_layer_states(self)
 
     def __repr__(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer, _shape_tuple, _show
+from .graph import KerasTensor, Node
 
 _DTYPES = (None, "float32", "int32", "int64", "uint8", "int16", "int8", "uint16", "uint32",
            "float64", "float16")
@@ -73,6 +74,15 @@ class InputLayer(Layer):
                              f"dtype={_show(dtype)}")
         self._batch_input_shape = full
         self.built = True
+        # its one "call": the symbolic tensor a functional model starts from
+        node = Node(self, [], 0)
+        node.outputs = [KerasTensor(full, node, 0, dtype=self.dtype or "float32",
+                                    name=self.name)]
+        self._inbound_nodes = [node]
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"an `InputLayer` is not called: use its tensor, `Input(...)` or "
+                        f"`{self.name}.output`")
 
     @property
     def batch_shape(self):
@@ -89,7 +99,9 @@ class InputLayer(Layer):
 
 def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
           tensor=None):
-    """A model's input (Keras 3 spelling): ``Sequential([Input(shape=(10, 1)), LSTM(4), ...])``
-    or ``Input(batch_shape=(32, 10, 1))`` for a stateful model. Returns an ``InputLayer``."""
+    """A model's input (Keras spelling): the symbolic tensor a functional model starts from,
+    ``x = Input(shape=(10, 1)); y = LSTM(4)(x); Model(x, y)``; also the first entry of a
+    ``Sequential([Input(shape=(10, 1)), LSTM(4), ...])``, and ``Input(batch_shape=(32, 10,
+    1))`` fixes the batch for a stateful model. Returns a ``KerasTensor``."""
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
-                      batch_shape=batch_shape, name=name, input_tensor=tensor)
+                      batch_shape=batch_shape, name=name, input_tensor=tensor).output

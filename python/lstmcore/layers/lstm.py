@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from .rnn_base import _RecurrentBase
+from .rnn_base import _RecurrentBase, _symbolic
 
 
 class LSTM(_RecurrentBase):
@@ -43,6 +43,7 @@ class LSTM(_RecurrentBase):
                          "bias_regularizer": "bias"}
     _kind = "lstm"
     _gates = 4  # i, f, c, o side by side (Keras layout)
+    _n_states = 2  # h and c
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -73,9 +74,12 @@ class LSTM(_RecurrentBase):
                       unit_forget_bias=self.unit_forget_bias)
         return config
 
-    def __call__(self, x, initial_state=None, training=False):
-        """Run the layer on its own: ``(batch, timesteps, features)`` in; the output, or
+    def __call__(self, x, initial_state=None, training=None, **kwargs):
+        """On symbolic tensors: a call in a functional model (see ``Layer.__call__``). On
+        data, run the layer on its own: ``(batch, timesteps, features)`` in; the output, or
         ``[output, h, c]`` with ``return_state``. Uses the native kernels."""
+        if _symbolic(x):
+            return super().__call__(x, initial_state=initial_state, training=training, **kwargs)
         from .. import _core
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 3:

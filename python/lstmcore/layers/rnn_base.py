@@ -7,6 +7,14 @@ from .. import activations, initializers
 from .base import Layer, check_positive_int, check_rate
 
 
+def _symbolic(x) -> bool:
+    """Whether a call is on symbolic tensors (a functional model) rather than on data."""
+    from .graph import KerasTensor
+    if isinstance(x, (list, tuple)) and x:
+        x = x[0]
+    return isinstance(x, KerasTensor)
+
+
 class _RecurrentBase(Layer):
     """What LSTM, GRU and SimpleRNN share (Keras semantics): their options and their checks,
     the kernel shapes by gate count, building, masks, dropout and their native config."""
@@ -15,6 +23,7 @@ class _RecurrentBase(Layer):
     _recurrent = True
     _supports_masking = True  # skipped timesteps carry the state through
     _gates = 1  # column blocks of the kernels
+    _n_states = 1  # the states initial_state= takes and return_state=True returns
 
     def _output_mask(self, input_masked: bool) -> bool:
         return input_masked and self.return_sequences

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rnn_base import _RecurrentBase
+from .rnn_base import _RecurrentBase, _symbolic
 
 
 class _StateRNN(_RecurrentBase):
@@ -15,9 +15,12 @@ class _StateRNN(_RecurrentBase):
     def _run(self, x, h0):
         raise NotImplementedError
 
-    def __call__(self, x, initial_state=None, training=False):
-        """Run the layer on its own: ``(batch, timesteps, features)`` in; the output, or
+    def __call__(self, x, initial_state=None, training=None, **kwargs):
+        """On symbolic tensors: a call in a functional model (see ``Layer.__call__``). On
+        data, run the layer on its own: ``(batch, timesteps, features)`` in; the output, or
         ``[output, h]`` with ``return_state``. Uses the native kernels."""
+        if _symbolic(x):
+            return super().__call__(x, initial_state=initial_state, training=training, **kwargs)
         cls = type(self).__name__
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.ndim != 3:

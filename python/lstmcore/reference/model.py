@@ -439,6 +439,62 @@ def _repeat_vector_bwd(layer, cache, dy):
     return repeat_vector_backward(dy), []
 
 
+def _norm_merge(spec):
+    return {"type": "merge", "mode": spec["mode"], "n": int(spec["n"]),
+            "time_axis": bool(spec.get("time_axis", False))}
+
+
+def _merge_fwd(layer, xs, state):
+    """A merge layer on the list ``xs``: concatenation (features, or time with time_axis),
+    sum, product or mean."""
+    mode = layer["mode"]
+    if mode == "concat":
+        return np.concatenate(xs, axis=1 if layer["time_axis"] else -1), [x.shape for x in xs]
+    if mode == "mul":
+        y = xs[0].copy()
+        for x in xs[1:]:
+            y = y * x
+        return y, list(xs)
+    y = sum(xs[1:], xs[0].copy())
+    return (y / len(xs) if mode == "ave" else y), None
+
+
+def _merge_bwd(layer, cache, dy):
+    """The gradient for each input of a merge, as a list."""
+    mode = layer["mode"]
+    if mode == "concat":
+        axis = 1 if layer["time_axis"] else -1
+        cuts = np.cumsum([s[axis] for s in cache])[:-1]
+        return np.split(dy, cuts, axis=axis), []
+    if mode == "mul":
+        dxs = []
+        for k in range(len(cache)):
+            d = dy.copy()
+            for j, x in enumerate(cache):
+                if j != k:
+                    d = d * x
+            dxs.append(d)
+        return dxs, []
+    scale = 1.0 / layer["n"] if mode == "ave" else 1.0
+    return [dy * scale for _ in range(layer["n"])], []
+
+
+def _merge_mask(layer, xs, masks):
+    """Keras: masks joined along time; otherwise a step is used when every input uses it."""
+    if not isinstance(masks, (list, tuple)):
+        return masks
+    if all(m is None for m in masks):
+        return None
+    if layer["mode"] == "concat" and layer["time_axis"]:
+        return np.concatenate([np.ones(x.shape[:2]) if m is None else m
+                               for x, m in zip(xs, masks)], axis=1)
+    out = None
+    for m in masks:
+        if m is not None:
+            out = m.astype(bool) if out is None else out & m.astype(bool)
+    return out.astype(np.float64)
+
+
 def _norm_dropout(spec):
     return {"type": "dropout", "rate": float(spec.get("rate", 0.0))}
 
@@ -571,6 +627,9 @@ LAYERS: dict[str, RefLayer] = {
         normalize=_norm_bidirectional, slots=_bidirectional_slots,
         n_weights=lambda spec: 2 * len(_LSTM_KEYS), fill=_bidirectional_fill,
         forward=_bidirectional_fwd, backward=_bidirectional_bwd, mask=_sequence_mask),
+    "merge": RefLayer(
+        normalize=_norm_merge, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
+        forward=_merge_fwd, backward=_merge_bwd, mask=_merge_mask),
     "dropout": RefLayer(
         normalize=_norm_dropout, slots=_no_slots, n_weights=_no_weights, fill=_no_fill,
         forward=_dropout_fwd, backward=_dropout_bwd),
