@@ -33,7 +33,7 @@ from ._progress import Progbar
 from .callbacks import CallbackList, History
 
 # input bytes per block: large enough for contiguous reads, small beside the data
-_BLOCK_BYTES = 16 << 20
+_BLOCK_BYTES = 8 << 20
 
 
 def is_lazy(x) -> bool:
