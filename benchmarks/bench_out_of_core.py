@@ -48,9 +48,8 @@ def _peak_rss_kb() -> int:
 def child(path: str, n: int, mode: str, budget_mb: float) -> None:
     import resource
 
-    import numpy as np
-
     import lstmcore
+    import numpy as np
     from lstmcore.layers import LSTM, Dense
     from lstmcore.models import Sequential
 
