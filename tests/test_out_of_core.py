@@ -93,6 +93,17 @@ def test_lazy_validation_data_with_in_memory_x(tmp_path, data, small_blocks):
     assert hb.history == ha.history
 
 
+def test_sequence_input_with_memmap_validation_data(tmp_path, data):
+    x, y = data
+    seq = make_windows(np.arange(300.0), 7, batch_size=32)
+    xs, ys = make_windows(np.arange(300.0), 7)
+    m = Sequential([LSTM(3, input_shape=(7, 1)), Dense(1)])
+    m.compile("adam", "mse")
+    h = m.fit(seq, epochs=1, verbose=0,
+              validation_data=(to_memmap(tmp_path, xs[:40], "xv"), ys[:40]))
+    assert h.history["val_loss"][0] == pytest.approx(m.evaluate(xs[:40], ys[:40], verbose=0))
+
+
 def test_shuffle_sees_every_sample_once_per_epoch(tmp_path, data, small_blocks):
     """With a learning rate too small to change a float32 weight, an epoch's loss is the mean over the samples it saw: the
     block shuffle must visit each sample exactly once."""

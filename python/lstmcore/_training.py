@@ -193,7 +193,8 @@ class Trainer:
             unbuilt = self._input_shape is None
             self._training_started = False
             try:
-                if _out_of_core.any_lazy(x, y, kwargs.get("sample_weight"), validation_data):
+                if not _sources.is_source(x) and _out_of_core.any_lazy(
+                        x, y, kwargs.get("sample_weight"), validation_data):
                     return _out_of_core.fit(self, x, y, batch_size, epochs, verbose, callbacks,
                                             validation_split, validation_data, shuffle,
                                             initial_epoch, seed, **kwargs)
