@@ -24,7 +24,7 @@ import warnings
 
 import numpy as np
 
-from . import _arrays, _config, _core, _sources
+from . import _arrays, _config, _core, _out_of_core, _sources
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -196,6 +196,11 @@ class Trainer:
             unbuilt = self._input_shape is None
             self._training_started = False
             try:
+                if not _sources.is_source(x) and _out_of_core.any_lazy(
+                        x, y, kwargs.get("sample_weight"), validation_data):
+                    return _out_of_core.fit(self, x, y, batch_size, epochs, verbose, callbacks,
+                                            validation_split, validation_data, shuffle,
+                                            initial_epoch, seed, **kwargs)
                 if _sources.is_source(x):
                     return self._fit_source(x, y, batch_size, epochs, verbose, callbacks,
                                             validation_split, validation_data, shuffle,
@@ -436,6 +441,9 @@ class Trainer:
         if steps is not None:
             raise NotImplementedError("`evaluate(steps=...)` applies to generators; with arrays "
                                       "use batch_size")
+        if _out_of_core.any_lazy(x, y, sample_weight):  # memmap, zarr, Dask: block by block
+            return self._returned(_out_of_core.evaluate(self, x, y, batch_size, verbose,
+                                                        sample_weight), return_dict)
         x, y = self._prepare_xy(x, y)
         n = self._n(x)
         sw = self._prepare_sample_weight(sample_weight, None, y, n)
@@ -457,6 +465,8 @@ class Trainer:
         if steps is not None:
             raise NotImplementedError("`predict(steps=...)` applies to generators; with arrays "
                                       "use batch_size")
+        if _out_of_core.is_lazy(x):  # memmap, zarr, Dask: block by block
+            return _out_of_core.predict(self, x, batch_size)
         x = self._prepare_x(x)
         with self._building_from(x):
             bs = self._batch_size_for(batch_size, self._n(x), "predict")

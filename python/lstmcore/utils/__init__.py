@@ -9,7 +9,7 @@ from ..preprocessing.sequence import pad_sequences
 from . import np_utils
 from .np_utils import _one_hot
 from .sequence import Sequence
-from .series import make_windows, stateful_batches
+from .series import WindowSequence, make_windows, stateful_batches
 
 
 def to_categorical(y, num_classes=None, dtype="float64"):
@@ -36,5 +36,5 @@ def to_categorical(y, num_classes=None, dtype="float64"):
     return _one_hot(y, num_classes, dtype)
 
 
-__all__ = ["to_categorical", "pad_sequences", "Sequence", "make_windows", "stateful_batches",
-           "np_utils"]
+__all__ = ["to_categorical", "pad_sequences", "Sequence", "make_windows", "WindowSequence",
+           "stateful_batches", "np_utils"]
