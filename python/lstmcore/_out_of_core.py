@@ -283,7 +283,6 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
     cbs = CallbackList(list(callbacks or []) + [history], model, params)
     history.params = params
     net = model._native()
-    sparse = model.loss == "sparse_categorical_crossentropy"
     rng = np.random.default_rng(seed) if seed is not None else \
         np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
     blocks = _blocks(n, _block_rows(xr, bs))
@@ -303,7 +302,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         order = rng.permutation(len(blocks)) if shuffle else range(len(blocks))
         epoch_seed = int(rng.integers(0, 2**63 - 1))
         bar = Progbar(n, verbose)
-        loss_sum, msums, samples, mweight = 0.0, np.zeros(len(model._metric_names)), 0, 0.0
+        loss_sum, samples, mweight, olosses = 0.0, 0, [], []
         msums_list = []
         k = 0  # batches done this epoch
         failed = None
@@ -321,16 +320,15 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
                     cbs.call("on_train_batch_begin", k, {})
                 t0 = time.perf_counter()
                 try:  # batch k's seed is epoch_seed + k, as in the in-memory path
-                    done, blosses, loss_sum, ms, cnt, failure, mweight = net.train_batches(
-                        xb, y2, idx, bs, j, j1, epoch_seed + k - j, sparse, loss_sum,
-                        msums_list, mweight, wb)
+                    done, blosses, loss_sum, ms, cnt, failure, mweight, olosses = \
+                        net.train_batches(xb, y2, idx, bs, j, j1, epoch_seed + k - j,
+                                          loss_sum, msums_list, mweight, wb, olosses)
                 finally:
                     model._sync_iterations()
                 dt = time.perf_counter() - t0
                 samples += cnt
                 msums_list = ms
-                msums = np.asarray(ms[:len(model._metric_names)])
-                logs = model._logs(loss_sum, msums, samples, mweight)
+                logs = model._logs(loss_sum, ms, samples, mweight, olosses)
                 if failure:
                     failed = (k + done, float(blosses[done]), failure)
                     break
@@ -346,7 +344,7 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             del xb, yb, wb, y2
             if failed is not None or model.stop_training:
                 break
-        logs = model._logs(loss_sum, msums, samples, mweight)
+        logs = model._logs(loss_sum, msums_list, samples, mweight, olosses)
         if failed is not None:
             batch, value, failure = failed
             logs["loss"] = value
@@ -365,18 +363,18 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
 
 def _evaluate_rows(model, x: _Rows, y: _Rows, w: _Rows | None, bs: int) -> dict:
     """Sums over blocks of what the native evaluate sums over batches."""
-    sparse = model.loss == "sparse_categorical_crossentropy"
-    loss_sum, msums, samples, mweight = 0.0, np.zeros(len(model._metric_names)), 0, 0.0
+    loss_sum, msums, samples, mweight, olosses = 0.0, 0.0, 0, 0.0, 0.0
     for s, e in _blocks(len(x), _block_rows(x, bs)):
         xb, yb, wb = _prepare_block(model, x, y, w, s, e, bs)
         y2 = yb.reshape(e - s, -1)
-        lsum, ms, cnt, mw = model._run_inference(
-            lambda net, xb=xb, y2=y2, wb=wb: net.evaluate(xb, y2, bs, sparse, wb))
+        lsum, ms, cnt, mw, ol = model._run_inference(
+            lambda net, xb=xb, y2=y2, wb=wb: net.evaluate(xb, y2, bs, wb))
         loss_sum += lsum
         samples += cnt
-        mweight += mw
-        msums = msums + np.asarray(ms[:len(model._metric_names)])
-    return model._logs(loss_sum, msums, samples, mweight)
+        mweight = mweight + np.asarray(mw)
+        olosses = olosses + np.asarray(ol)
+        msums = msums + np.asarray(ms)
+    return model._logs(loss_sum, msums, samples, mweight, olosses)
 
 
 def evaluate(model, x, y, batch_size, verbose, sample_weight=None) -> dict:
