@@ -115,7 +115,7 @@ def call_layer(layer: Layer, inputs, initial_state=None, training=None, mask=Non
         layer._check_shapes([t.shape[1:] for t in main], [t._node.layer.name for t in main])
     else:
         if isinstance(inputs, (list, tuple)):
-            items = list(inputs)
+            items = _tensor_list(inputs, "an input", layer)
             if recurrent and len(items) > 1 and initial_state is None:
                 inputs, initial_state = items[0], items[1:]  # Keras: layer([x, h, c])
             elif len(items) == 1:
