@@ -19,3 +19,4 @@ def test_readme_python_blocks_run(capsys):
     assert "Total params: 491" in out
     assert "600" in out  # len(history.history['loss'])
     assert namespace["yhat"].shape == (10, 1)
+    assert "(128, 1)" in out and "(2, 1, 4) 2" in out  # the functional models section
