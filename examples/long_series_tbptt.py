@@ -19,8 +19,8 @@ whatever N; there are N / (BATCH * STEPS) updates per epoch.
 
 The series is a noisy mix of a slow wave (period 97 steps) and a fast one (period 11), and
 the model predicts the next value at every step. The memory comparison runs each fit in its
-own process and reads its peak resident memory (``ru_maxrss``), minus that of a process that
-did everything but the fit.
+own process and reads its peak resident memory (Linux: ``VmHWM``; else ``ru_maxrss``),
+minus that of a process that did everything but the fit.
 
 Run:   python examples/long_series_tbptt.py [--quick]
 Result: reaches a test RMSE at least 2x below the naive "next = last" baseline (about 2.6x at
@@ -99,6 +99,16 @@ def evaluate(model: Sequential, length: int, start: int) -> tuple[float, float]:
 
 # ---- memory: each fit in its own process ------------------------------------------------------
 def _peak_mb() -> float:
+    """This process's peak resident memory in MB. On Linux, VmHWM of /proc/self/status: the
+    high-water mark of this program's own memory (ru_maxrss also keeps the parent's, across
+    fork and exec, so a child of a large process reports at least the parent's size)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024  # bytes vs KB
 
