@@ -605,3 +605,25 @@ def test_imported_model_trains_and_saves(keras3_file, tmp_path):
     h = model.fit(x, y, epochs=2, verbose=0)
     assert np.isfinite(h.history["loss"]).all()
     assert os.path.exists(keras3_file)
+
+
+def test_hostile_huge_layers_are_refused_before_anything_is_allocated(keras3_file, tmp_path):
+    """A config asking for a 100000-unit LSTM: its weights are checked against the file's
+    datasets before the model is built, and a dataset that declares 160 GB but stores
+    nothing is refused before it is read."""
+    with zipfile.ZipFile(keras3_file) as z:
+        config = json.loads(z.read("config.json"))
+    config["config"]["layers"][1]["config"]["units"] = 100_000
+    with pytest.raises(ValueError, match=r"needs \(2, 400000\)"):
+        interop.from_keras(rewrite_keras3(keras3_file, tmp_path / "huge.keras", config=config))
+
+    def empty_huge(f):
+        vars_ = f["layers/lstm/cell/vars"]
+        for k in ("0", "1", "2"):
+            del vars_[k]
+        vars_.create_dataset("0", data=np.zeros((2, 400_000), np.float32))
+        vars_.create_dataset("1", shape=(100_000, 400_000), dtype=np.float32)  # no storage
+        vars_.create_dataset("2", data=np.zeros(400_000, np.float32))
+    bad = rewrite_keras3(keras3_file, tmp_path / "huge2.keras", config=config, weights=empty_huge)
+    with pytest.raises(ValueError, match="declares 160000000000 bytes but stores 0"):
+        interop.from_keras(bad)

@@ -287,34 +287,73 @@ def model_entries(config, what: str) -> tuple[list, str]:
     return inner["layers"], name if isinstance(name, str) and name else "sequential"
 
 
-def build_sequential(config, keras2: bool, what: str):
-    """An lstmcore Sequential from a Keras model config, built, with fresh weights."""
-    from ..models import Sequential
+class Plan:
+    """A Sequential described by a Keras config, not built yet: its layers (constructed,
+    nothing allocated), input shape and, per layer, the weight shapes the config implies.
+    Weights read from a file are checked against ``shapes`` before ``build`` allocates."""
+
+    def __init__(self, name, input_layer, layers, batch_shape, shapes):
+        self.name = name
+        self.input_layer = input_layer
+        self.layers = layers
+        self.batch_shape = batch_shape
+        self.shapes = shapes
+
+    def build(self):
+        from ..models import Sequential
+        model = Sequential(name=self.name)
+        if self.input_layer is not None:
+            model.add(self.input_layer)
+        for layer in self.layers:
+            model.add(layer)
+        if not model.built:
+            model._fixed_batch = self.batch_shape[0]
+            model._build(self.batch_shape[1:])
+        return model
+
+
+def plan_sequential(config, keras2: bool, what: str) -> Plan:
+    """The layers of a Keras Sequential config and the weight shapes they imply, computed
+    without allocating (``_weight_shapes``): a config asking for huge layers costs nothing
+    until the file has shown arrays of those shapes."""
+    from ..layers.base import _shape_tuple
     entries, name = model_entries(config, what)
     layers = [layer_from_config(e, keras2, what) for e in entries]
-    if not layers or all(getattr(l, "_is_input", False) for l in layers):
+    input_layer = None
+    if layers and getattr(layers[0], "_is_input", False):
+        input_layer = layers.pop(0)
+    if not layers:
         raise ValueError(f"{what}: the model has no layers")
-    model = Sequential(name=name)
     for layer in layers:
-        try:
-            model.add(layer)
-        except ValueError as e:
-            raise ValueError(f"{what}: layer `{layer.name}`: {e}") from None
-    if not model.built:
+        if getattr(layer, "_is_input", False):
+            raise ValueError(f"{what}: an InputLayer after the first layer")
+    if input_layer is not None:
+        batch_shape = tuple(input_layer._batch_input_shape)
+    elif layers[0]._batch_input_shape is not None:
+        batch_shape = tuple(layers[0]._batch_input_shape)
+    else:
         inner = config.get("config") if isinstance(config.get("config"), dict) else {}
         shape = inner.get("build_input_shape")
         if shape is None:
             raise ValueError(f"{what}: the model's input shape is unknown (no InputLayer, "
                              f"batch_input_shape or build_input_shape)")
-        from ..layers.base import _shape_tuple
         try:
-            full = _shape_tuple(shape, "build_input_shape", allow_none_first=True,
-                                allow_none_last=True)
-            model._fixed_batch = full[0]
-            model._build(full[1:])
+            batch_shape = _shape_tuple(shape, "build_input_shape", allow_none_first=True,
+                                       allow_none_last=True)
         except (ValueError, TypeError) as e:
             raise ValueError(f"{what}: {e}") from None
-    return model
+    if len(batch_shape) < 2:
+        raise ValueError(f"{what}: the input shape {batch_shape} has no per-sample part")
+    per = tuple(batch_shape[1:])
+    shapes = []
+    for layer in layers:
+        try:
+            shapes.append([tuple(s) for s in layer._weight_shapes(per)])
+            per = tuple(layer.compute_output_shape(per))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{what}: layer `{layer.name}` ({type(layer).__name__}) cannot "
+                             f"take the per-sample input shape {per}: {e}") from None
+    return Plan(name, input_layer, layers, batch_shape, shapes)
 
 
 # ---- writing (Keras 3) ---------------------------------------------------------------------
@@ -427,12 +466,12 @@ def keras3_weight_groups(model):
     return out
 
 
-def keras3_read_paths(model) -> list[list[str]]:
-    """Per layer of ``model``, the h5 groups (in weight order) holding its arrays in a
+def keras3_read_paths(layers) -> list[list[str]]:
+    """Per layer of a model's ``layers``, the h5 groups (in weight order) holding its arrays in a
     Keras 3 ``model.weights.h5``: the same layout ``keras3_weight_groups`` writes."""
     counts: dict[str, int] = {}
     paths = []
-    for layer in model.layers:
+    for layer in layers:
         snake = _keras_snake(type(layer).__name__)
         n = counts.get(snake, 0)
         counts[snake] = n + 1

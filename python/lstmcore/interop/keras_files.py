@@ -155,7 +155,7 @@ def _read_keras3(path, what: str):
             raise ValueError(f"{what} cannot be read ({type(e).__name__}: {e})") from None
     version = meta.get("keras_version") if isinstance(meta, dict) else None
     keras2 = isinstance(version, str) and version.startswith(("1.", "2."))
-    model = kc.build_sequential(config, keras2, what)
+    plan = kc.plan_sequential(config, keras2, what)
     h5py = _h5py()
     try:
         f = h5py.File(io.BytesIO(weights), "r")
@@ -163,22 +163,22 @@ def _read_keras3(path, what: str):
         raise ValueError(f"{what}: model.weights.h5 is not a readable HDF5 file ({e})") from None
     with f:
         arrays = []
-        for layer, groups in zip(model.layers, kc.keras3_read_paths(model)):
+        for layer, shapes, groups in zip(plan.layers, plan.shapes,
+                                         kc.keras3_read_paths(plan.layers)):
             found = []
             for gpath in groups:
-                g = _group(f, gpath, what, layer)
+                g = _group(f, gpath, what, layer, shapes)
                 keys = sorted(g.keys(), key=lambda k: int(k) if k.isdigit() else -1)
                 if any(not k.isdigit() for k in keys) or \
                         keys != [str(i) for i in range(len(keys))]:
                     raise ValueError(f"{what}: {gpath} holds unexpected entries "
                                      f"{_show(list(g.keys()))}")
                 found += [(f"{gpath}/{k}", g, k) for k in keys]
-            arrays.append(_check_layer_arrays(layer, found, what))
-    _install(model, arrays)
-    return model
+            arrays.append(_check_layer_arrays(layer, shapes, found, what))
+    return _install(plan, arrays, what)
 
 
-def _group(f, gpath: str, what: str, layer):
+def _group(f, gpath: str, what: str, layer, shapes):
     h5py = _h5py()
     node = f
     for part in gpath.split("/"):
@@ -187,7 +187,7 @@ def _group(f, gpath: str, what: str, layer):
         except (OSError, ValueError, KeyError):
             link = None
         if link is None:
-            if not layer.weights:
+            if not shapes:
                 return _Empty()
             raise ValueError(f"{what}: the weights of layer `{layer.name}` "
                              f"({type(layer).__name__}) are missing (no {gpath})")
@@ -226,6 +226,14 @@ def _read_dataset(g, key: str, label: str, expected, what: str) -> np.ndarray:
         want = " or ".join(str(s) for s in expected)
         raise ValueError(f"{what}: {label} has shape {tuple(ds.shape)}; the layer's config "
                          f"needs {want}")
+    nbytes = int(np.prod(ds.shape, dtype=np.int64)) * ds.dtype.itemsize
+    try:
+        stored = int(ds.id.get_storage_size())
+    except (OSError, ValueError):
+        stored = 0
+    if nbytes > DEFLATE_MAX_RATIO * stored + 4096:
+        raise ValueError(f"{what}: {label} declares {nbytes} bytes but stores {stored}: more "
+                         f"than compression can expand to; the file is damaged or hostile")
     try:
         a = np.asarray(ds[()], dtype=np.float32)
     except (OSError, ValueError) as e:
@@ -235,9 +243,9 @@ def _read_dataset(g, key: str, label: str, expected, what: str) -> np.ndarray:
     return a
 
 
-def _check_layer_arrays(layer, found, what: str) -> list[np.ndarray]:
-    """The layer's arrays from [(label, group, key)], checked against its built weights."""
-    shapes = [tuple(w.shape) for w in layer.weights]
+def _check_layer_arrays(layer, shapes, found, what: str) -> list[np.ndarray]:
+    """The layer's arrays from [(label, group, key)], checked against the shapes its config
+    implies."""
     cls = type(layer).__name__
     if len(found) != len(shapes):
         raise ValueError(f"{what}: layer `{layer.name}` ({cls}) needs {len(shapes)} weight "
@@ -256,8 +264,14 @@ def _check_layer_arrays(layer, found, what: str) -> list[np.ndarray]:
     return out
 
 
-def _install(model, arrays) -> None:
+def _install(plan, arrays, what: str):
+    """Build the model (allocating what the file has shown it holds) and set the weights."""
+    try:
+        model = plan.build()
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
     model.set_weights([a for part in arrays for a in part])
+    return model
 
 
 def _attr_text(value):
@@ -287,7 +301,7 @@ def _read_h5(path, what: str):
         config = _json(_attr_text(raw), what, "model_config")
         version = _attr_text(f.attrs.get("keras_version", ""))
         keras2 = not (isinstance(version, str) and version.startswith("3"))
-        model = kc.build_sequential(config, keras2, what)
+        plan = kc.plan_sequential(config, keras2, what)
         try:
             link = f.get("model_weights", getlink=True)
         except (OSError, ValueError):
@@ -297,11 +311,11 @@ def _read_h5(path, what: str):
             raise ValueError(f"{what} has no model_weights group")
         mw = f["model_weights"]
         arrays = []
-        for layer in model.layers:
-            if not layer.weights:
+        for layer, shapes in zip(plan.layers, plan.shapes):
+            if not shapes:
                 arrays.append([])
                 continue
-            g = _group(mw, layer.name, what, layer)
+            g = _group(mw, layer.name, what, layer, shapes)
             try:
                 names = g.attrs.get("weight_names")
             except (OSError, TypeError):
@@ -312,9 +326,8 @@ def _read_h5(path, what: str):
             if not all(isinstance(n, str) for n in names):
                 raise ValueError(f"{what}: model_weights/{layer.name} weight_names are not text")
             found = [(f"model_weights/{layer.name}/{n}", g, n) for n in names]
-            arrays.append(_check_layer_arrays(layer, found, what))
-    _install(model, arrays)
-    return model
+            arrays.append(_check_layer_arrays(layer, shapes, found, what))
+    return _install(plan, arrays, what)
 
 
 # ---- writing ---------------------------------------------------------------------------------
