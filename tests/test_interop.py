@@ -62,13 +62,22 @@ ARCHS = {
                        (7,)),
     "conv1d_lstm": (lambda L: [L.Conv1D(4, 2, padding="causal", activation="relu"),
                                L.MaxPooling1D(2), L.LSTM(3), L.Dense(1)], (6, 3)),
+    "conv1d_pool_global": (lambda L: [L.Conv1D(4, 3, padding="same", strides=2),
+                                      L.AveragePooling1D(2, padding="same"),
+                                      L.GlobalMaxPooling1D(), L.Dense(2)], (6, 3)),
+    "masking_lstm": (lambda L: [L.Masking(0.0), L.LSTM(4), L.Dense(1)], (6, 3)),
+    "flatten": (lambda L: [L.LSTM(4, return_sequences=True), L.Flatten(), L.Dense(2)], (6, 3)),
 }
 
 
 def data_for(name, shape, seed=0):
     if name == "embedding_lstm":
         return np.random.default_rng(seed).integers(0, 20, size=(5,) + shape).astype(np.float32)
-    return rand((5,) + shape, seed)
+    x = rand((5,) + shape, seed)
+    if name == "masking_lstm":  # padded timesteps, skipped by the mask
+        x[0, :2] = 0.0
+        x[3, 4:] = 0.0
+    return x
 
 
 def lstmcore_model(name):
@@ -627,3 +636,47 @@ def test_hostile_huge_layers_are_refused_before_anything_is_allocated(keras3_fil
     bad = rewrite_keras3(keras3_file, tmp_path / "huge2.keras", config=config, weights=empty_huge)
     with pytest.raises(ValueError, match="declares 160000000000 bytes but stores 0"):
         interop.from_keras(bad)
+
+
+def test_from_keras3_stateful_model(tmp_path):
+    keras = import_keras()
+    pytest.importorskip("h5py")
+    kl = keras.layers
+    with quiet():
+        km = keras.Sequential([keras.Input(batch_shape=(2, 3, 2)),
+                               kl.LSTM(4, stateful=True, return_sequences=True),
+                               kl.TimeDistributed(kl.Dense(1))])
+        rng = np.random.default_rng(1)
+        km.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32)
+                        for w in km.get_weights()])
+        km.save(tmp_path / "s.keras")
+    model = interop.from_keras(tmp_path / "s.keras")
+    assert model.layers[0].stateful and model.input_shape == (2, 3, 2)
+    x = rand((2, 9, 2), 4)
+    chunks = []
+    for t in range(0, 9, 3):  # the state carries across calls, as in Keras
+        expected = kpredict(km, x[:, t:t + 3])
+        chunks.append(model.predict(x[:, t:t + 3]))
+        np.testing.assert_allclose(chunks[-1], expected, atol=TOL, rtol=0)
+
+
+def test_keras2_h5_hostile_shapes_and_missing_groups(tmp_path):
+    pytest.importorskip("h5py")
+    good = {"lstm": [("k:0", rand((3, 8))), ("r:0", rand((2, 8))), ("b:0", rand((8,)))]}
+    path = tmp_path / "wrong.h5"
+    write_keras2_h5(path, [k2_lstm("lstm", 2)],
+                    {"lstm": [("k:0", rand((3, 8))), ("r:0", rand((3, 8))), ("b:0", rand((8,)))]})
+    with pytest.raises(ValueError, match=r"weight 1 \(model_weights/lstm/r:0\) has shape "
+                                         r"\(3, 8\); the layer's config needs \(2, 8\)"):
+        interop.from_keras(path)
+    path = tmp_path / "missing.h5"
+    write_keras2_h5(path, [k2_lstm("lstm", 2), k2_dense("dense", 1)], good)
+    with pytest.raises(ValueError, match=r"needs 2 weight arrays \[\(2, 1\), \(1,\)\]; the "
+                                         r"file has 0"):
+        interop.from_keras(path)
+    path = tmp_path / "lambda.h5"
+    lam = {"class_name": "Lambda", "config": {"name": "lambda", "function": ["4wEAAAAAAAAA", None,
+                                                                            None]}}
+    write_keras2_h5(path, [k2_lstm("lstm", 2), lam], good)
+    with pytest.raises(ValueError, match="'lambda' \\('Lambda'\\) is a Lambda layer"):
+        interop.from_keras(path)

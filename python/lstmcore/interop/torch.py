@@ -41,8 +41,8 @@ def _module_kind(obj) -> str:
 
 def _is_torch_module(obj, name: str) -> bool:
     """Whether obj is a torch.nn.<name> (torch imported only when obj comes from it)."""
-    if not type(obj).__module__.startswith("torch"):
-        return False
+    if not any(c.__module__.startswith("torch.") for c in type(obj).__mro__):
+        return False  # not a torch object (subclasses of torch's modules count)
     import torch
     return isinstance(obj, getattr(torch.nn, name))
 
