@@ -49,7 +49,7 @@ def test_every_example_is_tested():
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
     tested = {"vanilla_lstm", "stacked_lstm", "encoder_decoder", "bidirectional_lstm",
               "generative_char_lstm", "stateful_lstm", "text_classifier", "cnn_lstm", "conv_lstm_text",
-              "gru_forecasting"}
+              "gru_forecasting", "long_series_tbptt"}
     assert scripts == tested
 
 
@@ -109,3 +109,10 @@ def test_conv_lstm_text():
 def test_gru_forecasting():
     scores = run("gru_forecasting", 0.3)
     assert scores["improvement"] > 1.0         # beats the seasonal naive forecast
+
+
+def test_long_series_tbptt():
+    scores = run("long_series_tbptt", 0.2)     # 8000 steps to train, 40000 for memory
+    assert scores["improvement"] > 1.5         # beats next = last
+    assert scores["full_fit_extra_mb"] > 20    # ~1 KB per step kept for backpropagation
+    assert scores["tbptt_extra_mb"] < scores["full_fit_extra_mb"] / 4

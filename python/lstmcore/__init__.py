@@ -21,6 +21,7 @@ if _spin_set:
 from . import (  # noqa: E402
     _core,  # noqa: F401  (fails early with a clear message on a bad LSTMCORE_SIMD)
     callbacks,
+    interop,
     layers,
     losses,
     metrics,
@@ -46,4 +47,4 @@ __version__ = _core.build_info()["version"]
 __all__ = ["Sequential", "Model", "Input", "load_model", "set_seed", "set_num_threads", "get_num_threads",
            "build_info", "plot_history", "__version__", "layers", "models", "optimizers",
            "losses", "metrics", "callbacks", "reference", "preprocessing", "utils",
-           "regularizers"]
+           "regularizers", "interop"]

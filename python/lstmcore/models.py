@@ -422,6 +422,11 @@ class Sequential(Trainer, DataPrep):
     def load_weights(self, filepath) -> None:
         saving.load_weights(self, filepath)
 
+    def to_onnx(self, filepath, opset=17) -> None:
+        """Export to ONNX (``pip install lstmcore[onnx]``): see ``lstmcore.interop.onnx``."""
+        from .interop.onnx import to_onnx
+        to_onnx(self, filepath, opset=opset)
+
     def __reduce__(self):
         with self._guard.mutex:
             return (model_from_bytes, (saving.model_to_bytes(self),))
