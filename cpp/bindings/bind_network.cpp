@@ -29,6 +29,11 @@ struct PyNetwork {
   Network net;
   std::vector<py::object> keep;  // the parameter arrays the layers point into
   std::shared_ptr<WeightLock> lock;
+  // streaming (model.streaming): the batch, features per step, whether a step is integer
+  // indices (B,) for an Embedding, and the output width
+  long stream_B = 0, stream_F = 0, stream_out = 0;
+  std::vector<py::ssize_t> stream_shape;  // (B, ...) of a step's output
+  bool stream_indices = false;
   explicit PyNetwork(std::shared_ptr<WeightLock> l) : lock(l ? std::move(l) : std::make_shared<WeightLock>()) {}
 };
 
@@ -425,6 +430,91 @@ void bind_network(py::module_& m) {
       }, py::arg("layer"), py::arg("param"), py::arg("l1"), py::arg("l2"),
          "Keras weight regularization: parameter `param` (Keras order) of layer `layer` adds "
          "l1 * sum|w| + l2 * sum w^2 to the loss.")
+      .def("stream_setup", [](PyNetwork& n, long B, long F, bool indices, bool time_aligned) {
+        if (B < 1 || F < 1) throw std::invalid_argument("streaming needs batch_size >= 1 and features >= 1");
+        Dims in = indices ? Dims{B, 0, 1, false} : Dims{B, 1, F, true};
+        const Dims od = n.net.output_dims(in);
+        n.stream_B = B;
+        n.stream_F = indices ? 1 : F;
+        n.stream_indices = indices;
+        // a sequence still along the input's time (T = 1) gives (B, F); one made after the
+        // sequence ended (RepeatVector, a decoder) is the whole (B, T, F)
+        n.stream_out = od.seq ? checked_mul(od.T, od.F, "a step's output") : od.F;
+        n.stream_shape = od.seq && !time_aligned ? std::vector<py::ssize_t>{B, od.T, od.F}
+                                                 : std::vector<py::ssize_t>{B, od.F};
+        for (Layer* l : n.net.stateful_layers())
+          for (int k = 0; k < l->num_states(); ++k) l->state_data(k, B);  // zeros, sized
+      }, py::arg("batch_size"), py::arg("features"), py::arg("indices"), py::arg("time_aligned"),
+         "Make this executor a stream: one timestep of (batch_size, features) per step.")
+      .def("step", [](PyNetwork& n, py::handle x) {
+        using F32 = py::array_t<float, py::array::c_style | py::array::forcecast>;
+        F32 a = F32::ensure(x);
+        if (!a) {
+          PyErr_Clear();
+          throw std::invalid_argument("`step` takes a NumPy array (or array-like) of numbers");
+        }
+        const long B = n.stream_B, F = n.stream_F;
+        const bool ok = n.stream_indices ? (a.ndim() == 1 && a.shape(0) == B) || (a.ndim() == 2 && a.shape(0) == B && a.shape(1) == 1)
+                                         : a.ndim() == 2 && a.shape(0) == B && a.shape(1) == F;
+        if (!ok)
+          throw std::invalid_argument("`step` expects one timestep of shape " +
+                                      (n.stream_indices ? "(" + std::to_string(B) + ",) (token indices)"
+                                                        : "(" + std::to_string(B) + ", " + std::to_string(F) + ")") +
+                                      " (batch, features); received shape " + shape_str(a) + ". The state is unchanged.");
+        const float* p = a.data();
+        const long bad = kt().first_nonfinite(p, B * F);
+        if (bad >= 0)
+          throw std::invalid_argument("`step` received a non-finite value (NaN or Inf) at index " + std::to_string(bad) +
+                                      "; the state is unchanged");
+        Batch b;
+        b.x = {p};
+        b.in = {n.stream_indices ? Dims{B, 0, 1, false} : Dims{B, 1, F, true}};
+        auto out = new_array(n.stream_shape);
+        {
+          SharedHold hold(*n.lock);
+          const auto& ys = n.net.predict_step(b);
+          std::memcpy(out.mutable_data(), ys[0], sizeof(float) * B * n.stream_out);
+        }
+        return out;
+      }, py::arg("x"), "One timestep through the stream; returns the model's output for it.")
+      .def("get_states", [](PyNetwork& n) {
+        py::list l;
+        for (Layer* layer : n.net.stateful_layers()) {
+          py::list states;
+          for (int k = 0; k < layer->num_states(); ++k) {
+            auto a = new_array({n.stream_B, layer->state_width()});
+            std::memcpy(a.mutable_data(), layer->state_data(k, n.stream_B),
+                        sizeof(float) * n.stream_B * layer->state_width());
+            states.append(a);
+          }
+          l.append(py::tuple(states));
+        }
+        return l;
+      }, "Copies of every stateful layer's states, (batch, units) each.")
+      .def("set_states", [](PyNetwork& n, const std::vector<std::vector<py::array>>& states) {
+        auto layers = n.net.stateful_layers();
+        if (states.size() != layers.size())
+          throw std::invalid_argument("the stream has " + std::to_string(layers.size()) +
+                                      " recurrent layer(s); received states for " + std::to_string(states.size()));
+        std::vector<const float*> src;
+        for (size_t i = 0; i < layers.size(); ++i) {
+          const long W = layers[i]->state_width();
+          if ((int)states[i].size() != layers[i]->num_states())
+            throw std::invalid_argument("recurrent layer " + std::to_string(i) + " has " +
+                                        std::to_string(layers[i]->num_states()) + " state array(s); received " +
+                                        std::to_string(states[i].size()));
+          for (const py::array& s : states[i]) {
+            const float* p = in_f32(s, "state", {n.stream_B, W});
+            if (kt().first_nonfinite(p, n.stream_B * W) >= 0)
+              throw std::invalid_argument("a state holds NaN or Inf");
+            src.push_back(p);
+          }
+        }
+        size_t j = 0;  // everything checked: now write
+        for (Layer* layer : layers)
+          for (int k = 0; k < layer->num_states(); ++k, ++j)
+            std::memcpy(layer->state_data(k, n.stream_B), src[j], sizeof(float) * n.stream_B * layer->state_width());
+      }, py::arg("states"), "Set every stateful layer's states (all checked before any is written).")
       .def("reset_states", [](PyNetwork& n) { n.net.reset_states(); })
       .def("reset_layer_states", [](PyNetwork& n, size_t i) { n.net.reset_layer(i); }, py::arg("index"))
       .def("set_trainable", [](PyNetwork& n, size_t i, bool t) { n.net.set_trainable(i, t); },

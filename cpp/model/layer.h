@@ -95,6 +95,11 @@ class Layer {
   virtual void backward_n(const float* const* dy, const float** dx, bool need_dx) {
     dx[0] = backward(dy[0], need_dx);
   }
+  // A stateful layer's carried states (streaming reads and writes them): how many, their
+  // width, and state k as a (B, width) buffer, made (zeros) for batch B when it has another.
+  virtual int num_states() const { return 0; }
+  virtual long state_width() const { return 0; }
+  virtual float* state_data(int, long) { return nullptr; }
   // A frozen layer (Keras `trainable=False`) still passes gradients to the layers below it,
   // but its parameters are left out of Network::params(): no update, no optimizer slots.
   bool trainable = true;

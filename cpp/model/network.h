@@ -114,6 +114,13 @@ class Network {
                      uint64_t seed, double* batch_losses, StepStats& total, int* failure);
 
   void reset_states();
+  // The stateful layers (in node order): what streaming reads and writes.
+  std::vector<Layer*> stateful_layers() {
+    std::vector<Layer*> v;
+    for (auto& n : nodes_)
+      if (n.layer->num_states() > 0) v.push_back(n.layer.get());
+    return v;
+  }
   void reset_layer(size_t owner);
   void set_trainable(size_t owner, bool t);
   std::vector<ParamRef>& params();

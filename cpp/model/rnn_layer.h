@@ -201,6 +201,17 @@ class RnnLayer : public Layer {
     saved_B_ = -1;
   }
   bool stateful() const override { return cfg_.stateful; }
+  int num_states() const override { return cfg_.stateful ? 1 : 0; }
+  long state_width() const override { return cfg_.units; }
+  float* state_data(int k, long B) override {
+    if (!cfg_.stateful || k != 0) return nullptr;
+    if (state_B_ != B) {
+      hs_.resize_zero(checked_elems({B, cfg_.units}, "recurrent state"));
+      state_B_ = B;
+      saved_B_ = -1;
+    }
+    return hs_.data;
+  }
   void set_input_mask(const float* mask) override { tmask_ = mask; }
   const float* output_mask() const override { return cfg_.return_sequences ? tmask_ : nullptr; }
   void rollback_state() override {

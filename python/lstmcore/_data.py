@@ -98,6 +98,10 @@ class DataPrep:
             return y
         if y is None:
             raise ValueError(f"`{name}` is required")
+        if None in out:  # a length that varies (input_shape=(None, F)): the targets' own
+            shape = np.shape(y)
+            out = tuple(shape[1 + i] if s is None and 1 + i < len(shape) else (s or 0)
+                        for i, s in enumerate(out))
         if self.loss == "sparse_categorical_crossentropy":
             a = np.asarray(y)
             if a.dtype == object or a.dtype.kind not in "biuf":

@@ -542,6 +542,10 @@ class Model(Sequential):
             return dict(zip(self._output_keys, outs))
         return outs
 
+    def streaming(self, batch_size=1):
+        raise NotImplementedError("streaming runs Sequential models; build the model as a "
+                                  "Sequential to stream it")
+
     def predict_on_batch(self, x):
         x = self._prepare_x(x)
         self._check_exact_batch(self._n(x), "predicts")

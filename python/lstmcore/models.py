@@ -419,6 +419,13 @@ class Sequential(Trainer, DataPrep):
         with self._guard.mutex:
             saving.save_weights(self, filepath)
 
+    def streaming(self, batch_size=1):
+        """A ``Stream`` over this model's weights: ``stream.step(x_t)`` runs one timestep
+        ``(batch_size, features)`` and returns the output for it, each recurrent layer's state
+        kept natively between calls (``reset``, ``get_state``, ``set_state``)."""
+        from .streaming import Stream
+        return Stream(self, batch_size)
+
     def load_weights(self, filepath) -> None:
         saving.load_weights(self, filepath)
 
