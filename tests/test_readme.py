@@ -20,3 +20,4 @@ def test_readme_python_blocks_run(capsys):
     assert "600" in out  # len(history.history['loss'])
     assert namespace["yhat"].shape == (10, 1)
     assert "(128, 1)" in out and "(2, 1, 4) 2" in out  # the functional models section
+    assert namespace["snapshot"][0][0].shape == (1, 16)  # the streaming section
