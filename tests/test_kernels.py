@@ -194,6 +194,24 @@ def test_gemm_alpha_beta_leading_dims(simd, ta, tb):
             gemm_check(rng, M, N, K, ta, tb, alpha, beta)
 
 
+def test_gemm_one_row_wide_tiles(simd):
+    """M = 1 (a one-sample step) runs wide row tiles (gemm_row, B read in place): widths
+    around the tile width and K blocks, alpha/beta, strided rows, against the reference; and
+    bit for bit what the same row gives inside a many-row product (the same operations)."""
+    rng = np.random.default_rng(11)
+    for N in (1, 7, 31, 63, 64, 65, 127, 128, 129, 256, 300, 1000):
+        for K in (1, 9, 256, 257):
+            for alpha, beta in [(1.0, 0.0), (0.5, 1.0), (-2.0, 0.25)]:
+                gemm_check(rng, 1, N, K, False, False, alpha, beta)
+            gemm_check(rng, 1, N, K, False, False, 1.0, 1.0, (2, 3, 5))
+            a = f32(rng.standard_normal((7, K)))
+            b = f32(rng.standard_normal((K, N)))
+            many, one = np.zeros((7, N), np.float32), np.zeros((1, N), np.float32)
+            _core.gemm(a, b, many)
+            _core.gemm(np.ascontiguousarray(a[3:4]), b, one)
+            np.testing.assert_array_equal(one[0], many[3])
+
+
 @pytest.mark.parametrize("K", [1, 17, 256, 257, 600])
 def test_gemm_beta_zero_does_not_read_c(simd, K):
     """beta == 0: C full of NaN must be overwritten, never read (K > 256 spans two K-blocks)."""

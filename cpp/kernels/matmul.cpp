@@ -181,6 +181,12 @@ void sgemm(bool ta, bool tb, long M, long N, long K, float alpha, const float* A
   const KernelTable& t = kt();
   const int MR = t.mr, NR = t.nr;
   const int nt = nthreads > 0 ? nthreads : threads_for(2.0 * M * N * K);
+  if (M == 1 && !ta && !tb && nt <= 1) {
+    // one row (a one-sample step's input projection): packing B would cost more than the
+    // product; the in-place row tiles compute every element with the same operations
+    sgemm_inplace(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   TeamInterrupt ti;  // inert when called inside a parallel region (it cannot throw there)
   if (nt <= 1) {
     sgemm_private(t, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
@@ -316,6 +322,13 @@ void sgemm_inplace(long M, long N, long K, float alpha, const float* A, long lda
   for (long pc = 0; pc < K; pc += KC) {
     const long kc = std::min(KC, K - pc);
     const float b_beta = pc == 0 ? beta : 1.0f;
+    if (M == 1) {  // a one-sample step: wide row tiles keep more FMAs in flight
+      const long RW = t.row_width;
+      for (long j = 0; j < N; j += RW)
+        t.gemm_row(kc, A + pc, B + pc * ldb + j, ldb, C + j, (int)std::min<long>(RW, N - j),
+                   alpha, b_beta);
+      continue;
+    }
     for (long j = 0; j < N; j += NR) {
       const int n = (int)std::min<long>(NR, N - j);
       for (long i = 0; i < M; i += MR) {

@@ -39,6 +39,7 @@ struct KernelTable {
   int mr;  // GEMM micro-tile rows
   int nr;  // GEMM micro-tile columns
   int width;  // floats per vector
+  int row_width;  // columns of one gemm_row call
   // One function pointer per kernel, generated in list order from kernel_list.h.
 #define LSTMCORE_KT_FIELD_(ctx, member, type) type member;
   LSTMCORE_KERNELS(LSTMCORE_KT_FIELD_, )
@@ -64,6 +65,6 @@ void set_simd_level(const std::string& name);
 #define LSTMCORE_KT_INIT_(ns, member, type) ns::member,
 #define LSTMCORE_TABLE(ns, level_name, level_needs)                                       \
   {                                                                                       \
-    level_name, level_needs, ns::MR, ns::NV_GEMM * ns::W, ns::W,                          \
+    level_name, level_needs, ns::MR, ns::NV_GEMM * ns::W, ns::W, ns::ROW_NV * ns::W,      \
         LSTMCORE_KERNELS(LSTMCORE_KT_INIT_, ns)                                           \
   }

@@ -10,6 +10,7 @@ namespace avx2 {
 constexpr int W = 8;
 constexpr int MR = 6;       // GEMM micro-tile 6 x 16: 12 accumulators + 2 B + 1 A register
 constexpr int NV_GEMM = 2;
+constexpr int ROW_NV = 8;   // gemm_row: one row, 8 independent accumulators
 struct V { __m256 v; };
 
 static inline V vload(const float* p) { return {_mm256_loadu_ps(p)}; }

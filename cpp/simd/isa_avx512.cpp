@@ -10,6 +10,7 @@ namespace avx512 {
 constexpr int W = 16;
 constexpr int MR = 12;      // GEMM micro-tile 12 x 32: 24 accumulators of 32 registers
 constexpr int NV_GEMM = 2;
+constexpr int ROW_NV = 8;   // gemm_row: one row, 8 independent accumulators
 struct V { __m512 v; };
 
 static inline V vload(const float* p) { return {_mm512_loadu_ps(p)}; }

@@ -12,6 +12,7 @@ namespace generic {
 constexpr int W = 4;
 constexpr int MR = 4;       // GEMM micro-tile: 4 x 8
 constexpr int NV_GEMM = 2;
+constexpr int ROW_NV = 8;   // gemm_row: one row, 8 independent accumulators
 struct V { float v[W]; };
 
 #define LANES for (int l = 0; l < W; ++l)

@@ -10,6 +10,7 @@ namespace neon {
 constexpr int W = 4;
 constexpr int MR = 8;       // GEMM micro-tile 8 x 12: 24 accumulators of 32 registers
 constexpr int NV_GEMM = 3;
+constexpr int ROW_NV = 8;   // gemm_row: one row, 8 independent accumulators
 struct V { float32x4_t v; };
 
 static inline V vload(const float* p) { return {vld1q_f32(p)}; }

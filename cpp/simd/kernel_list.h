@@ -15,6 +15,9 @@ using gemm_micro_fn = void (*)(long kc, const float* ap, const float* bp, float*
                                int m, int n, float alpha, float beta);
 using gemm_direct_fn = void (*)(long kc, const float* a, long lda, const float* bp, long ldb,
                                 float* c, long ldc, int m, int n, float alpha, float beta);
+// one row of C (n <= gemm_row_width columns) from a row of A and B row-major, both in place
+using gemm_row_fn = void (*)(long kc, const float* a, const float* b, long ldb, float* c, int n,
+                             float alpha, float beta);
 using act_fn = void (*)(int act, float* y, const float* x, long n);
 using dact_fn = void (*)(int act, float* dx, const float* y, const float* dy, long n);
 using softmax_fn = void (*)(float* y, const float* x, long rows, long n);
@@ -43,6 +46,8 @@ using probe_fn = float (*)(long iters);
   X(ctx, gemm_micro,          gemm_micro_fn)                                                \
   /* A read in place (row-major); B packed or in place */                                   \
   X(ctx, gemm_micro_direct,   gemm_direct_fn)                                               \
+  /* one row, B in place, ROW_NV vectors wide: the one-sample step's products */            \
+  X(ctx, gemm_row,            gemm_row_fn)                                                  \
   X(ctx, act_forward,         act_fn)                                                       \
   X(ctx, act_backward,        dact_fn)                                                      \
   X(ctx, softmax_rows,        softmax_fn)                                                   \

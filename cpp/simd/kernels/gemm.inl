@@ -113,6 +113,17 @@ static void gemm_micro_direct(long kc, const float* a, long lda, const float* bp
   else gemm_micro_any<true>(kc, a, lda, bp, 0, c, ldc, m, n, alpha, beta);
 }
 
+// gemm_row: C (1 x n) = alpha * a (1 x kc) . B (kc x n, row-major in place) + beta * C, for
+// n <= ROW_NV * W: the one-row tile of gemm_micro_direct made ROW_NV vectors wide. One row
+// has one accumulator per vector, each a chain of dependent multiply-adds: a tile NV_GEMM
+// vectors wide keeps only that many FMAs in flight (latency-bound, a quarter of the FMA
+// rate); ROW_NV of them keep the FMA units busy. Every element still sums k in order with
+// the same operations: bit-identical to the narrow tiles.
+static void gemm_row(long kc, const float* a, const float* b, long ldb, float* c, int n,
+                     float alpha, float beta) {
+  gemm_micro_t<1, ROW_NV, true, true>(kc, a, ldb, 0, 1, b, c, 0, n, alpha, beta);
+}
+
 // gemm_abt: C (m x n) = A B^T + beta C with A (m x k) and B (n x k) both row-major and read
 // in place: dot products, 4 rows of B sharing each load of A, one vector accumulator per
 // output and a pairwise horizontal sum. For a product used once (dh = dz U^T in a
