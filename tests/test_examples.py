@@ -49,7 +49,8 @@ def test_every_example_is_tested():
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
     tested = {"vanilla_lstm", "stacked_lstm", "encoder_decoder", "bidirectional_lstm",
               "generative_char_lstm", "stateful_lstm", "text_classifier", "cnn_lstm", "conv_lstm_text",
-              "gru_forecasting", "long_series_tbptt"}
+              "gru_forecasting", "long_series_tbptt", "seq2seq_translation",
+              "two_input_forecaster"}
     assert scripts == tested
 
 
@@ -116,3 +117,17 @@ def test_long_series_tbptt():
     assert scores["improvement"] > 1.5         # beats next = last
     assert scores["full_fit_extra_mb"] > 20    # ~1 KB per step kept for backpropagation
     assert scores["tbptt_extra_mb"] < scores["full_fit_extra_mb"] / 4
+
+
+def test_seq2seq_translation():
+    scores = run("seq2seq_translation", 0.2)   # 1600 words, 10 epochs
+    # teacher forced, per character: well above always predicting the end token (about 0.45)
+    assert scores["char_accuracy"] > scores["majority_baseline"] + 0.3
+    # greedy decoding with the inference models that share the trained layers
+    assert scores["exact_match"] > 0.2         # whole words of 3 to 9 letters out of 10
+
+
+def test_two_input_forecaster():
+    scores = run("two_input_forecaster", 0.2)  # 600 days, 8 epochs
+    assert scores["improvement"] > 1.4         # beats the better naive baseline
+    assert scores["calendar_gain"] > 1.3       # the Concatenate'd calendar input helps

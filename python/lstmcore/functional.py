@@ -30,9 +30,14 @@ MAX_NODES = 4096  # calls in a model file (a graph is checked before anything is
 
 
 def _flatten(value, what: str):
-    """(tensors, keys): a tensor, a list/tuple of them, or a dict name -> tensor."""
+    """(tensors, keys): a tensor, a list/tuple of them, or a dict name -> tensor. A dict is
+    taken in sorted key order, as Keras 3 flattens it (``keras.tree``): the order of the
+    model's inputs/outputs, of its layers and of ``get_weights()`` then match Keras'."""
     if isinstance(value, dict):
-        keys = list(value)
+        try:
+            keys = sorted(value)
+        except TypeError:  # keys that do not compare: their own order, as keras.tree does
+            keys = list(value)
         items = [value[k] for k in keys]
     elif isinstance(value, (list, tuple)):
         keys, items = None, list(value)
