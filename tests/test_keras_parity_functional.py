@@ -417,13 +417,11 @@ def test_merged_masks_match_keras_when_inputs_agree(merge):
                                atol=1e-5)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "Keras 3 (3.15) merges masks with OR (Add/Multiply/Average: no mask when an input has "
-    "none; Concatenate on features: an unmasked input counts as all ones); lstmcore keeps "
-    "Keras 2's AND of the masks present"))
 @pytest.mark.parametrize("merge, second_masked", [("Concatenate", True), ("Add", True),
                                                   ("Concatenate", False), ("Add", False)])
 def test_merged_masks_match_keras_when_inputs_differ(merge, second_masked):
+    """Keras 3 merges masks with OR (Add/Multiply/Average: no mask when an input has none;
+    Concatenate on features: an unmasked input counts as all ones)."""
     with quiet():
         keras.utils.set_random_seed(0)
         km = _masked_merge(keras, merge, second_masked)

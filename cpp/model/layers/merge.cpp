@@ -47,12 +47,16 @@ class MergeLayer : public Layer {
     if (time_ && !o.seq) throw std::invalid_argument("concatenation along time needs sequences");
     out[0] = o;
   }
+  // Keras 3: Add/Multiply/Average give a mask only when every input has one; Concatenate
+  // when any input has one (an input without one counts as all ones).
   void set_input_masks(const float* const* masks) override {
-    any_mask_ = false;
+    bool any = false, all = true;
     for (int k = 0; k < n_; ++k) {
       masks_[k] = masks[k];
-      any_mask_ = any_mask_ || masks[k];
+      any = any || masks[k];
+      all = all && masks[k];
     }
+    any_mask_ = mode_ == MERGE_CONCAT ? any : all;
   }
   const float* output_mask_n(int k) const override { return k == 0 && any_mask_ ? mask_.data : nullptr; }
 
@@ -146,8 +150,8 @@ class MergeLayer : public Layer {
   }
 
  private:
-  // Keras: along time the masks are joined (a missing one is all ones); otherwise a step is
-  // used when every input uses it.
+  // Keras 3: along time the masks are joined (a missing one is all ones); otherwise a step
+  // is used when any input uses it (a missing mask is all ones: every step used).
   void merge_masks(const Dims& o) {
     float* m = mask_.resize(checked_elems({o.B, o.T}, "a merged mask"));
     if (mode_ == MERGE_CONCAT && time_) {
@@ -160,10 +164,14 @@ class MergeLayer : public Layer {
       }
       return;
     }
-    std::fill(m, m + o.B * o.T, 1.0f);
     for (int k = 0; k < n_; ++k)
-      if (masks_[k])
-        for (long i = 0; i < o.B * o.T; ++i) m[i] = (m[i] != 0.0f && masks_[k][i] != 0.0f) ? 1.0f : 0.0f;
+      if (!masks_[k]) {
+        std::fill(m, m + o.B * o.T, 1.0f);
+        return;
+      }
+    std::fill(m, m + o.B * o.T, 0.0f);
+    for (int k = 0; k < n_; ++k)
+      for (long i = 0; i < o.B * o.T; ++i) m[i] = (m[i] != 0.0f || masks_[k][i] != 0.0f) ? 1.0f : 0.0f;
   }
 
   int mode_, n_;

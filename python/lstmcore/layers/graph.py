@@ -158,8 +158,9 @@ def call_layer(layer: Layer, inputs, initial_state=None, training=None, mask=Non
         _build_for(layer, shape)
     out_shape = layer.compute_output_shape(shape)
     batch = _common_batch(main + states, layer)
-    outputs = [KerasTensor((batch,) + tuple(out_shape), node, 0,
-                           masked=layer._output_mask(masked))]
+    out_masked = layer._merged_mask([t._masked for t in main]) if multi else \
+        layer._output_mask(masked)
+    outputs = [KerasTensor((batch,) + tuple(out_shape), node, 0, masked=out_masked)]
     returns_state = recurrent and getattr(layer, "return_state", False)
     if returns_state:
         outputs += [KerasTensor((batch, layer.units), node, i + 1) for i in range(recurrent)]

@@ -40,6 +40,11 @@ class _Merge(Layer):
     def _rule(self) -> str:
         return "every input must have the same shape"
 
+    def _merged_mask(self, masked) -> bool:
+        """Keras 3: whether the output carries a mask, given which inputs do (Add, Multiply,
+        Average: only when all do; Concatenate: when any does)."""
+        return all(masked)
+
     def build(self, input_shape) -> None:
         shapes = list(input_shape)
         self._check_shapes(shapes)
@@ -110,6 +115,9 @@ class Concatenate(_Merge):
 
     def _rule(self) -> str:
         return f"all axes but the joined one (axis={self.axis}) must match"
+
+    def _merged_mask(self, masked) -> bool:
+        return any(masked)
 
     def compute_output_shape(self, input_shape):
         shapes = [tuple(s) for s in input_shape]

@@ -480,18 +480,21 @@ def _merge_bwd(layer, cache, dy):
 
 
 def _merge_mask(layer, xs, masks):
-    """Keras: masks joined along time; otherwise a step is used when every input uses it."""
+    """Keras 3: Concatenate joins the masks along time, or uses a step any input uses (a
+    missing mask: all ones); Add/Multiply/Average keep a mask only when every input has one,
+    a step used when any input uses it."""
     if not isinstance(masks, (list, tuple)):
         return masks
-    if all(m is None for m in masks):
+    concat = layer["mode"] == "concat"
+    if all(m is None for m in masks) or (not concat and any(m is None for m in masks)):
         return None
-    if layer["mode"] == "concat" and layer["time_axis"]:
-        return np.concatenate([np.ones(x.shape[:2]) if m is None else m
-                               for x, m in zip(xs, masks)], axis=1)
-    out = None
-    for m in masks:
-        if m is not None:
-            out = m.astype(bool) if out is None else out & m.astype(bool)
+    full = [np.ones(x.shape[:2]) if m is None else np.asarray(m, np.float64)
+            for x, m in zip(xs, masks)]
+    if concat and layer["time_axis"]:
+        return np.concatenate(full, axis=1)
+    out = np.zeros_like(full[0], dtype=bool)
+    for m in full:
+        out |= m.astype(bool)
     return out.astype(np.float64)
 
 
