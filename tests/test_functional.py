@@ -364,3 +364,52 @@ def test_sequential_accepts_input_tensor_and_refuses_others():
 def test_public_names():
     assert lstmcore.Model is Model and lstmcore.models.Model is Model
     assert "merge" in _core.LAYER_KINDS
+
+
+# ---- hostile functional model files -----------------------------------------------------------
+def _tampered(tmp_path, change):
+    import json
+    import zipfile
+    model, _ = seq2seq()
+    src = tmp_path / "good.lstmcore"
+    model.save(src)
+    with zipfile.ZipFile(src) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    meta = json.loads(files.pop("lstmcore.json"))
+    change(meta["model"])
+    dst = tmp_path / "bad.lstmcore"
+    with zipfile.ZipFile(dst, "w") as z:
+        z.writestr("lstmcore.json", json.dumps(meta))
+        for n, data in files.items():
+            z.writestr(n, data)
+    return dst
+
+
+def _layer(cfg, cls):
+    return next(l for l in cfg["layers"] if l["class_name"] == cls)
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda c: _layer(c, "Dense").update(inbound_nodes=[{"inputs": [["dense_x", 0, 0]]}]),
+     "cannot be rebuilt"),
+    (lambda c: c.update(output_layers=[["nope", 0, 0]]), "no layer makes"),
+    (lambda c: c.update(input_layers="x"), "input_layers"),
+    (lambda c: _layer(c, "Dense")["config"].update(units=2**40), "units"),
+    (lambda c: _layer(c, "Dense")["config"].update(units=7), "does not match|shape"),
+    (lambda c: _layer(c, "Dense").update(inbound_nodes=[{"inputs": "zz"}]), "call"),
+    (lambda c: _layer(c, "Dense").update(inbound_nodes=[{"inputs": [[1, 2]]}]), "reference"),
+    (lambda c: c["layers"].append(dict(c["layers"][-1])), "two layers"),
+])
+def test_hostile_functional_files_are_refused(tmp_path, change, match):
+    bad = _tampered(tmp_path, change)
+    with pytest.raises(ValueError, match=match):
+        load_model(bad)
+
+
+def test_a_cycle_in_a_file_is_refused(tmp_path):
+    def cycle(c):
+        lstms = [l for l in c["layers"] if l["class_name"] == "LSTM"]
+        enc, dec = lstms[0], lstms[1]
+        enc["inbound_nodes"] = [{"inputs": [[dec["name"], 0, 0]], "initial_state": []}]
+    with pytest.raises(ValueError, match="cannot be rebuilt"):
+        load_model(_tampered(tmp_path, cycle))
