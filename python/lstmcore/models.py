@@ -53,6 +53,7 @@ class Sequential(Trainer, DataPrep):
         self._batch_index = None   # np.arange(batch) reused by train_on_batch
         self._training_started = False
         self._stateful_cache = None
+        self._out_shape_cache = None  # per-sample output shape (the per-call path reads it)
         for layer in layers or []:
             self.add(layer)
 
@@ -206,7 +207,9 @@ class Sequential(Trainer, DataPrep):
         return (self._fixed_batch,) + tuple(shape)
 
     def _sample_output_shape(self):
-        return self.output_shape[1:]
+        if self._out_shape_cache is None:
+            self._out_shape_cache = tuple(self.output_shape[1:])
+        return self._out_shape_cache
 
     def count_params(self) -> int:
         if not self.built:
@@ -273,6 +276,7 @@ class Sequential(Trainer, DataPrep):
     def _drop_executors(self) -> None:
         self._net = None
         self._stateful_cache = None
+        self._out_shape_cache = None
         self._guard.invalidate()
 
     def _run_inference(self, fn):
