@@ -45,7 +45,8 @@ import numpy as np
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
     from sklearn.exceptions import NotFittedError
-    from sklearn.utils import check_array
+    from sklearn.utils import assert_all_finite, check_array
+    from sklearn.utils.multiclass import check_classification_targets
 except ImportError as e:  # pragma: no cover - exercised by a subprocess test
     raise ImportError("lstmcore.wrappers.scikit_learn needs scikit-learn: "
                       "pip install lstmcore[sklearn]") from e
@@ -102,25 +103,34 @@ class BaseWrapper(BaseEstimator):
 
     def __init__(self, build_fn=None, **sk_params):
         self.build_fn = build_fn
-        self.sk_params = sk_params
+        self._sk_params = sk_params
         self.check_params(sk_params)
+
+    @property
+    def sk_params(self):
+        """The constructor's keyword arguments (Keras 2's attribute; ``get_params`` adds
+        ``build_fn``)."""
+        return self._sk_params
+
+    @sk_params.setter
+    def sk_params(self, value):
+        self._sk_params = dict(value)
 
     # ---- Keras 2's parameter routing ------------------------------------------------------------
     def _build_callable(self):
         if self.build_fn is None:
-            return self.__call__
+            return self.__call__ if callable(self) else None  # a subclass's own model (Keras 2)
         if not isinstance(self.build_fn, (types.FunctionType, types.MethodType)) and \
-                hasattr(self.build_fn, "__call__"):
+                callable(self.build_fn):
             return self.build_fn.__call__
         return self.build_fn
 
     def check_params(self, params):
         """Raise ValueError for a name no routed function takes."""
-        if self.build_fn is not None and not callable(self.build_fn):
-            raise TypeError(f"`build_fn` must be a function returning a compiled lstmcore "
-                            f"model (or None); received {type(self.build_fn).__name__}")
         legal = [Sequential.fit, Sequential.predict, Sequential.predict_classes,
-                 Sequential.evaluate, self._build_callable()]
+                 Sequential.evaluate]
+        if callable(self._build_callable()):
+            legal.append(self._build_callable())
         for name in params:
             if name in _FIT_KWARGS or name == "nb_epoch":
                 continue
@@ -161,6 +171,10 @@ class BaseWrapper(BaseEstimator):
     # ---- fit --------------------------------------------------------------------------------------
     def _build_model(self, data_args: dict):
         fn = self._build_callable()
+        if not callable(fn):
+            raise TypeError(f"`build_fn` must be a function (or an object with __call__) "
+                            f"returning a compiled lstmcore model; received "
+                            f"build_fn={self.build_fn!r}")
         args = self.filter_sk_params(fn)
         for name, value in data_args.items():
             if name not in args and has_arg(fn, name):
@@ -176,10 +190,13 @@ class BaseWrapper(BaseEstimator):
     def _check_model(self, model, data_args):
         """A subclass's check of the built model against the data (before training)."""
 
+    def _encode_y(self, model, y, data_args):
+        """``y`` as the compiled loss takes it (the classifier encodes labels)."""
+        return y
+
     def _fit(self, x, y, data_args, kwargs):
         model = self._build_model(data_args)
-        if getattr(model, "loss", None) == "categorical_crossentropy" and y.ndim != 2:
-            y = to_categorical(y, num_classes=data_args.get("n_classes_"))
+        y = self._encode_y(model, y, data_args)
         fit_args = copy.deepcopy(self.filter_sk_params(Sequential.fit))
         if "nb_epoch" in self.sk_params and "epochs" not in fit_args:
             warnings.warn("`nb_epoch` is deprecated: use `epochs`", stacklevel=3)
@@ -213,10 +230,16 @@ class BaseWrapper(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")
 
-    def _check_fitted(self, method):
+    def _check_fitted(self, method, x):
         if not hasattr(self, "model_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet: call "
                                  f"fit(x, y) before `{method}`")
+        x, shape = _check_x(x, self)
+        if shape[-1] != self.n_features_in_:
+            raise ValueError(f"X has {shape[-1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input (the last axis "
+                             f"of x in fit had {self.n_features_in_})")
+        return x
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -225,13 +248,27 @@ class BaseWrapper(BaseEstimator):
         return tags
 
 
-def _shape_of(x):
-    shape = getattr(x, "shape", None)
-    if shape is None:
-        shape = np.asarray(x).shape
-    if len(shape) == 0 or shape[0] == 0:
-        raise ValueError(f"`x` must hold at least one sample; received shape {tuple(shape)}")
-    return tuple(shape)
+def _check_x(x, estimator):
+    """scikit-learn's checks on in-memory input (sparse, complex, object and empty arrays,
+    1D input) with its messages; NaN/Inf and shapes are the model's to check. Chunked arrays
+    (Dask, zarr, h5py) pass through unread: reading them is the model's job."""
+    if not hasattr(x, "chunks"):  # Dask and zarr arrays (and h5py datasets) have chunks
+        x = check_array(x, accept_sparse=False, dtype="numeric", allow_nd=True,
+                        ensure_all_finite=False, ensure_2d=True, estimator=estimator)
+    shape = tuple(getattr(x, "shape", ()))
+    if len(shape) < 2 or shape[0] == 0:
+        raise ValueError(f"`x` must hold at least one sample of shape (timesteps, features) or "
+                         f"(features,); received shape {shape}")
+    return x, shape
+
+
+def _check_y(y):
+    if y is None:
+        raise ValueError("requires y to be passed, but the target y is None: fit(x, y)")
+    y = np.asarray(y)
+    if y.dtype.kind in "fc":
+        assert_all_finite(y, input_name="y")  # "Input y contains NaN/infinity", before any work
+    return y
 
 
 class KerasClassifier(ClassifierMixin, BaseWrapper):
@@ -257,15 +294,18 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
             y: labels ``(samples,)``/``(samples, 1)``, or one-hot ``(samples, classes)``.
             **kwargs: ``fit`` arguments overriding the constructor's.
         """
-        x_shape = _shape_of(x)
-        y = np.asarray(y)
+        x, x_shape = _check_x(x, self)
+        y = _check_y(y)
         if y.ndim == 2 and y.shape[1] > 1:
             classes = np.arange(y.shape[1])
+            y = y.argmax(axis=1)  # one-hot rows -> indices, encoded again for the loss
         elif (y.ndim == 2 and y.shape[1] == 1) or y.ndim == 1:
             y = y.reshape(-1)
-            if y.dtype.kind == "f" and not np.isfinite(y).all():
-                raise ValueError("`y` holds NaN or Inf; class labels must be finite")
+            check_classification_targets(y)  # continuous or NaN labels: a clear ValueError
             classes = np.unique(y)
+            if len(classes) < 2:
+                raise ValueError(f"a classifier needs at least 2 classes in `y`; it has one "
+                                 f"class: {classes[0]!r}")
             y = np.searchsorted(classes, y)
         else:
             raise ValueError(f"Invalid shape for y: {y.shape}; expected (samples,) labels, "
@@ -290,13 +330,25 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
                 f"output unit(s); end the model with Dense({n_classes}, activation='softmax') "
                 f"(or declare `n_classes_` as an argument of build_fn and use it)")
 
+    def _encode_y(self, model, y, data_args):
+        # y holds indices 0..n_classes-1. Keras 2: one-hot rows for categorical
+        # cross-entropy; indices for sparse cross-entropy and for one output unit
+        # (binary cross-entropy); one-hot rows for any other loss on several units.
+        width = int(model.output_shape[-1]) if model.built else None
+        if getattr(model, "loss", None) == "sparse_categorical_crossentropy" or width == 1:
+            return y
+        if getattr(model, "loss", None) == "categorical_crossentropy" or width is not None:
+            return to_categorical(y, num_classes=width or data_args["n_classes_"],
+                                  dtype="float32")
+        return y
+
     def _proba(self, x, kwargs):
         kwargs = self.filter_sk_params(Sequential.predict_proba, kwargs)
         return self.model_.predict(x, **kwargs)
 
     def predict(self, x, **kwargs):
         """Labels (from ``classes_``) of shape ``(samples,)``."""
-        self._check_fitted("predict")
+        x = self._check_fitted("predict", x)
         kwargs = self.filter_sk_params(Sequential.predict_classes, kwargs)
         proba = self.model_.predict(x, **kwargs)
         if proba.ndim == 2 and proba.shape[-1] > 1:
@@ -308,7 +360,7 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
     def predict_proba(self, x, **kwargs):
         """Class probabilities ``(samples, n_classes)``, float64, rows summing to 1
         (``[1 - p, p]`` for a model with one sigmoid unit)."""
-        self._check_fitted("predict_proba")
+        x = self._check_fitted("predict_proba", x)
         probs = np.asarray(self._proba(x, kwargs), dtype=np.float64)
         probs = probs.reshape(probs.shape[0], -1)
         if probs.shape[1] == 1:
@@ -321,7 +373,7 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
 
     def score(self, x, y, sample_weight=None, **kwargs):
         """Accuracy of ``predict(x)`` against labels ``y`` (or one-hot rows)."""
-        self._check_fitted("score")
+        x = self._check_fitted("score", x)
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] > 1:
             y = self.classes_[y.argmax(axis=1)]
@@ -345,22 +397,33 @@ class KerasRegressor(RegressorMixin, BaseWrapper):
 
     def fit(self, x, y, **kwargs):
         """Build a new model with ``build_fn`` and train it; returns the estimator."""
-        x_shape = _shape_of(x)
-        y = np.asarray(y)
+        x, x_shape = _check_x(x, self)
+        y = _check_y(y)
         if y.ndim == 0 or y.shape[0] != x_shape[0]:
             raise ValueError(f"`x` and `y` must hold the same number of samples; received "
                              f"{x_shape[0]} and {y.shape[:1] or 'a scalar'}")
         data_args = {"n_features_in_": x_shape[-1], "input_shape_": x_shape[1:],
                      "n_outputs_": 1 if y.ndim == 1 else int(np.prod(y.shape[1:]))}
-        if y.dtype.kind not in "fc":
-            y = y.astype(np.float32)
+        if y.dtype == object:
+            try:
+                y = _check_y(y.astype(np.float64))
+            except (TypeError, ValueError):
+                pass
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"KerasRegressor needs numeric targets; received `y` of dtype "
+                             f"{y.dtype} (for class labels use KerasClassifier)")
         model, history = self._fit(x, y, data_args, kwargs)
         self._set_fitted(model, history, x_shape)
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.regressor_tags.poor_score = True  # score is -loss (Keras 2), not an R^2 above 0.5
+        return tags
+
     def predict(self, x, **kwargs):
         """The model's output; ``(samples,)`` when it has one unit."""
-        self._check_fitted("predict")
+        x = self._check_fitted("predict", x)
         kwargs = self.filter_sk_params(Sequential.predict, kwargs)
         out = self.model_.predict(x, **kwargs)
         if out.ndim == 2 and out.shape[1] == 1:
@@ -369,7 +432,7 @@ class KerasRegressor(RegressorMixin, BaseWrapper):
 
     def score(self, x, y, **kwargs):
         """Minus the loss on ``(x, y)`` (Keras 2: higher is better)."""
-        self._check_fitted("score")
+        x = self._check_fitted("score", x)
         kwargs = self.filter_sk_params(Sequential.evaluate, kwargs)
         kwargs.setdefault("verbose", 0)
         y = np.asarray(y)
@@ -453,6 +516,7 @@ class WindowTransformer(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.requires_fit = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # windows are what fit takes
         return tags
 
 
