@@ -49,7 +49,8 @@ def test_every_example_is_tested():
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
     tested = {"vanilla_lstm", "stacked_lstm", "encoder_decoder", "bidirectional_lstm",
               "generative_char_lstm", "stateful_lstm", "text_classifier", "cnn_lstm", "conv_lstm_text",
-              "gru_forecasting"}
+              "gru_forecasting",
+              "many_series_dask"}  # run by tests/test_dask.py (needs a Dask cluster)
     assert scripts == tested
 
 
