@@ -36,9 +36,6 @@ from lstmcore.wrappers.scikit_learn import KerasRegressor  # noqa: E402
 from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.filterwarnings(
-    # distributed's own shutdown chatter is not lstmcore's to fix
-    "ignore::ResourceWarning", "ignore:.*Port.*is already in use.*:UserWarning")
 
 
 @pytest.fixture(scope="module")

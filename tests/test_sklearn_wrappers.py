@@ -253,6 +253,24 @@ def test_bad_input_leaves_the_fitted_estimator_unchanged():
     np.testing.assert_array_equal(clf.classes_, ["down", "flat", "up"])
 
 
+def test_shape_errors_name_the_fix():
+    from sklearn.exceptions import NotFittedError
+
+    x, y = _data()
+    clf = KerasClassifier(build_fn=lstm_classifier, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Invalid shape for y: \(48, 2, 2\)"):
+        clf.fit(x, np.zeros((48, 2, 2)))
+    with pytest.raises(ValueError, match="same number of samples; received 48 and 47"):
+        clf.fit(x, y[:47])
+    with pytest.raises(ValueError, match="same number of samples; received 48 and"):
+        KerasRegressor(build_fn=lstm_regressor).fit(x, np.zeros(40))
+    with pytest.raises(ValueError, match="0 sample"):
+        KerasRegressor(build_fn=lstm_regressor).fit(x[:0], np.zeros(0))
+    with pytest.raises(NotFittedError, match="fit"):
+        WindowTransformer(3).transform(np.zeros((4, 1)))
+    assert not hasattr(clf, "model_")
+
+
 # ---- Pipeline with WindowTransformer -------------------------------------------------------------
 def _windows_by_hand(table, lookback, fill):
     n, f = table.shape
