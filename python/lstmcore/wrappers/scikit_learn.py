@@ -455,6 +455,9 @@ class WindowTransformer(TransformerMixin, BaseEstimator):
     ``y[i]`` is the target of the window ending at row ``i``; to forecast one step ahead,
     ``y[i]`` is the value at row ``i + 1`` (e.g. ``y = series[1:]`` with ``X = table[:-1]``).
 
+    Why padding: skforecast and sktime's reduction build a lag matrix and drop the first
+    ``lookback`` rows of both ``X`` and ``y``, but a Pipeline step sees ``X`` alone and cannot
+    drop rows of ``y``; so every row keeps its window, and the first ones are padded.
     The first ``lookback - 1`` windows reach before the first row; ``fill`` says what stands
     there: ``'edge'`` repeats the first row (default), a number fills with it (after a
     ``StandardScaler``, ``0.0`` is the mean). So in cross-validation each fold's first
