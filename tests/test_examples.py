@@ -50,7 +50,8 @@ def test_every_example_is_tested():
     tested = {"vanilla_lstm", "stacked_lstm", "encoder_decoder", "bidirectional_lstm",
               "generative_char_lstm", "stateful_lstm", "text_classifier", "cnn_lstm", "conv_lstm_text",
               "gru_forecasting", "long_series_tbptt", "seq2seq_translation",
-              "two_input_forecaster"}
+              "two_input_forecaster",
+              "many_series_dask"}  # run by tests/test_dask.py (needs a Dask cluster)
     assert scripts == tested
 
 

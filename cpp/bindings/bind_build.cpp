@@ -23,6 +23,25 @@
 #define LSTMCORE_VERSION "dev"  // CMake passes pyproject.toml's version (the one source)
 #endif
 
+// ---- threadpoolctl's handle on the thread count ----------------------------------------------
+// threadpoolctl finds the libraries a process has loaded and drives each through C functions
+// it looks up with ctypes (omp_set_num_threads for libgomp, openblas_set_num_threads...).
+// lstmcore's kernels size their teams from their own setting, not from omp_set_num_threads,
+// so python/lstmcore/_threadpool.py registers a controller that finds this module by these two
+// exported symbols. They never throw (an exception through a ctypes call aborts the process):
+// a count out of range is clamped to [1, max_num_threads()].
+#if defined(_WIN32)
+#define LSTMCORE_EXPORT extern "C" __declspec(dllexport)
+#else
+#define LSTMCORE_EXPORT extern "C" __attribute__((visibility("default")))
+#endif
+
+LSTMCORE_EXPORT int lstmcore_threadpool_get_num_threads() { return lstmcore::num_threads(); }
+
+LSTMCORE_EXPORT void lstmcore_threadpool_set_num_threads(int n) {
+  lstmcore::set_num_threads(std::min(std::max(n, 1), lstmcore::max_num_threads()));
+}
+
 namespace lstmcore {
 
 void bind_build(py::module_& m) {

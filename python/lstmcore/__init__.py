@@ -37,9 +37,12 @@ if _spin_set:  # libgomp has read it while loading _core: keep it out of child p
     del _os.environ["GOMP_SPINCOUNT"]
 
 from ._config import build_info, get_num_threads, set_num_threads, set_seed  # noqa: E402
+from ._threadpool import register as _register_threadpool  # noqa: E402
 from .layers import Input  # noqa: E402
 from .models import Model, Sequential, load_model  # noqa: E402
 from .plotting import plot_history  # noqa: E402
+
+_register_threadpool()  # threadpoolctl sees and limits lstmcore when it is installed
 
 # one source: pyproject.toml's version, which the build passes to the extension
 __version__ = _core.build_info()["version"]
