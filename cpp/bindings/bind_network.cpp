@@ -25,8 +25,24 @@ namespace {
 // A model's native executor. A model has one for training (and for stateful inference) and
 // a pool of them for concurrent stateless inference: they point at the same parameter
 // arrays and share one WeightLock; each owns its activations and workspaces.
+// The arrays of one call, checked against the network: x per input (the same number of
+// samples), y per output with a loss (one target row per sample, laid out like the output:
+// class indices for sparse cross-entropy), sample weights per output. Reused from call to
+// call (an executor runs one call at a time): after warm-up a call allocates nothing here.
+struct CallArrays {
+  Arrays a;
+  std::vector<py::object> keep;  // the arrays read, alive while the GIL is released
+  std::vector<py::object> items, ys, sws;
+  std::vector<Dims> first, out;  // the dims of a one-sample batch and its outputs (cached)
+  void clear() {
+    a.x.clear(); a.x_len.clear(); a.sample.clear(); a.y.clear(); a.y_len.clear(); a.sw.clear();
+    items.clear(); ys.clear(); sws.clear();
+  }
+};
+
 struct PyNetwork {
   Network net;
+  CallArrays scratch;
   std::vector<py::object> keep;  // the parameter arrays the layers point into
   std::shared_ptr<WeightLock> lock;
   // streaming (model.streaming): the batch, features per step, whether a step is integer
@@ -127,10 +143,10 @@ long per_sample(const py::array& a) {
   return n;
 }
 
-// One array, or a list of them (a model with several inputs or outputs); None entries kept
-// as None when allowed (an output without a loss takes no target).
-std::vector<py::object> as_list(const py::object& o, size_t want, const char* what, bool none_ok) {
-  std::vector<py::object> v;
+// One array, or a list of them (a model with several inputs or outputs), into `v`; None
+// entries kept as None when allowed (an output without a loss takes no target).
+void as_list(const py::object& o, size_t want, const char* what, bool none_ok, std::vector<py::object>& v) {
+  v.clear();
   if (py::isinstance<py::list>(o) || py::isinstance<py::tuple>(o)) {
     for (auto item : o) v.push_back(py::reinterpret_borrow<py::object>(item));
   } else {
@@ -142,25 +158,37 @@ std::vector<py::object> as_list(const py::object& o, size_t want, const char* wh
   for (auto& a : v)
     if (!(none_ok && a.is_none()) && !py::isinstance<py::array>(a))
       throw std::invalid_argument(std::string("every ") + what + " must be a NumPy array");
-  return v;
 }
 
-// The arrays of one call, checked against the network: x per input (the same number of
-// samples), y per output with a loss (one target row per sample, laid out like the output:
-// class indices for sparse cross-entropy), sample weights per output.
-struct CallArrays {
-  Arrays a;
-  std::vector<py::object> keep;
+bool same_dims(const std::vector<Dims>& a, const std::vector<Dims>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].B != b[i].B || a[i].T != b[i].T || a[i].F != b[i].F || a[i].seq != b[i].seq) return false;
+  return true;
+}
+
+// Drops the call's references to the user's arrays when the call ends (the scratch is reused).
+struct CallScope {
+  CallArrays& c;
+  ~CallScope() {
+    c.keep.clear();
+    c.items.clear();
+    c.ys.clear();
+    c.sws.clear();
+  }
 };
 
-CallArrays call_arrays(PyNetwork& n, const py::object& xo, const py::object* yo, const py::object* swo) {
-  CallArrays c;
+CallArrays& call_arrays(PyNetwork& n, const py::object& xo, const py::object* yo, const py::object* swo) {
+  CallArrays& c = n.scratch;
+  c.clear();
+  c.keep.clear();
   Arrays& a = c.a;
   const size_t K = n.net.num_inputs(), M = n.net.num_outputs();
-  auto xs = as_list(xo, K, "input", false);
-  std::vector<Dims> first;
+  as_list(xo, K, "input", false, c.items);
+  std::vector<Dims> first_now;  // small: compared with the cached dims
+  first_now.reserve(K);
   for (size_t k = 0; k < K; ++k) {
-    py::array x = py::reinterpret_borrow<py::array>(xs[k]);
+    py::array x = py::reinterpret_borrow<py::array>(c.items[k]);
     const std::string name = K == 1 ? "x" : "x[" + std::to_string(k) + "]";
     a.x.push_back(in_f32(x, name.c_str()));
     a.x_len.push_back(per_sample(x));
@@ -170,20 +198,24 @@ CallArrays call_arrays(PyNetwork& n, const py::object& xo, const py::object* yo,
       throw std::invalid_argument("every input needs the same number of samples: " + name + " has " +
                                   std::to_string(d.B) + ", x[0] has " + std::to_string(a.N));
     a.sample.push_back(d);
-    first.push_back(Dims{std::min<long>(d.B, 1), d.T, d.F, d.seq});
-    c.keep.push_back(xs[k]);
+    first_now.push_back(Dims{std::min<long>(d.B, 1), d.T, d.F, d.seq});
+    c.keep.push_back(c.items[k]);
   }
   if (!yo) return c;
-  const std::vector<Dims> od = n.net.output_dims(first);
-  auto ys = as_list(*yo, M, "target", true);
-  std::vector<py::object> sws(M, py::none());
-  if (swo && !swo->is_none()) {
-    if (py::isinstance<py::list>(*swo) || py::isinstance<py::tuple>(*swo)) sws = as_list(*swo, M, "sample weight", true);
-    else sws = std::vector<py::object>(M, *swo);
+  if (c.out.empty() || !same_dims(first_now, c.first)) {
+    c.out = n.net.output_dims(first_now);
+    c.first = first_now;
+  }
+  const std::vector<Dims>& od = c.out;
+  as_list(*yo, M, "target", true, c.ys);
+  if (swo && !swo->is_none() && (py::isinstance<py::list>(*swo) || py::isinstance<py::tuple>(*swo))) {
+    as_list(*swo, M, "sample weight", true, c.sws);
+  } else {
+    c.sws.assign(M, swo && !swo->is_none() ? *swo : py::none());
   }
   for (size_t k = 0; k < M; ++k) {
     const int loss = n.net.loss_of(k);
-    if (ys[k].is_none() || loss < 0) {
+    if (c.ys[k].is_none() || loss < 0) {
       if (loss >= 0)
         throw std::invalid_argument("output " + std::to_string(k) + " has a loss and needs a target");
       a.y.push_back(nullptr);
@@ -191,7 +223,7 @@ CallArrays call_arrays(PyNetwork& n, const py::object& xo, const py::object* yo,
       a.sw.push_back(nullptr);
       continue;
     }
-    py::array y = py::reinterpret_borrow<py::array>(ys[k]);
+    py::array y = py::reinterpret_borrow<py::array>(c.ys[k]);
     const std::string name = M == 1 ? "y" : "y[" + std::to_string(k) + "]";
     a.y.push_back(in_f32(y, name.c_str()));
     const Dims& o = od[k];
@@ -203,31 +235,32 @@ CallArrays call_arrays(PyNetwork& n, const py::object& xo, const py::object* yo,
                                          : "(samples, " + std::to_string(o.F) + ")") +
                                   "; received shape " + shape_str(y));
     a.y_len.push_back(want);
-    c.keep.push_back(ys[k]);
+    c.keep.push_back(c.ys[k]);
     const float* w = nullptr;
-    if (!sws[k].is_none()) {
-      if (!py::isinstance<py::array>(sws[k])) throw std::invalid_argument("`sample_weight` must be a NumPy array");
-      py::array wa = py::reinterpret_borrow<py::array>(sws[k]);
+    if (!c.sws[k].is_none()) {
+      if (!py::isinstance<py::array>(c.sws[k])) throw std::invalid_argument("`sample_weight` must be a NumPy array");
+      py::array wa = py::reinterpret_borrow<py::array>(c.sws[k]);
       w = in_f32(wa, "sample_weight", {a.N});
       for (long i = 0; i < a.N; ++i)
         if (!(w[i] >= 0.0f && w[i] <= 3.4e38f))
           throw std::invalid_argument("`sample_weight` must hold finite, non-negative values");
-      c.keep.push_back(sws[k]);
+      c.keep.push_back(c.sws[k]);
     }
     a.sw.push_back(w);
   }
   return c;
 }
 
-py::list metric_list(const StepStats& st) {
-  py::list l;
-  for (int i = 0; i < kMaxMetrics; ++i) l.append(st.metric_sums[i]);
+py::list metric_list(const Network& net, const StepStats& st) {
+  const size_t n = std::min<size_t>(net.num_metrics(), kMaxMetrics);
+  py::list l(n);
+  for (size_t i = 0; i < n; ++i) l[i] = py::float_(st.metric_sums[i]);
   return l;
 }
 
 py::list per_output(const double* v, size_t n) {
-  py::list l;
-  for (size_t i = 0; i < n; ++i) l.append(v[i]);
+  py::list l(n);
+  for (size_t i = 0; i < n; ++i) l[i] = py::float_(v[i]);
   return l;
 }
 
@@ -313,7 +346,8 @@ void bind_network(py::module_& m) {
                                long k0, long k1, uint64_t seed, double loss0, const std::vector<double>& metrics0,
                                const std::vector<double>& metric_weight0, py::object sample_weight,
                                const std::vector<double>& output_loss0) {
-        CallArrays c = call_arrays(n, x, &y, &sample_weight);
+        CallScope scope{n.scratch};
+        CallArrays& c = call_arrays(n, x, &y, &sample_weight);
         const long N = c.a.N;
         if (idx.ndim() != 1 || idx.shape(0) != N) throw std::invalid_argument("`idx` must have one entry per sample");
         const int64_t* pi = idx.data();
@@ -348,7 +382,7 @@ void bind_network(py::module_& m) {
         // stopped between batches: the poller ran the signal handlers, which set the error
         if (done < k1 - k0 && failure == STEP_OK && PyErr_Occurred()) throw py::error_already_set();
         const size_t M = n.net.num_outputs();
-        return py::make_tuple(done, losses, total.loss, metric_list(total), total.samples, failure,
+        return py::make_tuple(done, losses, total.loss, metric_list(n.net, total), total.samples, failure,
                               per_output(total.metric_weight, M), per_output(total.output_loss, M));
       }, py::arg("x"), py::arg("y"), py::arg("idx"), py::arg("batch_size"), py::arg("k0"), py::arg("k1"),
          py::arg("seed") = 0, py::arg("loss0") = 0.0, py::arg("metrics0") = std::vector<double>{},
@@ -361,18 +395,20 @@ void bind_network(py::module_& m) {
          "continue from loss0, metrics0, metric_weight0 and output_loss0 (metric weights: what each output's "
          "metric sums are divided by: samples, or the timesteps used under a mask).")
       .def("evaluate", [](PyNetwork& n, py::object x, py::object y, long bs, py::object sample_weight) {
-        CallArrays c = call_arrays(n, x, &y, &sample_weight);
+        CallScope scope{n.scratch};
+        CallArrays& c = call_arrays(n, x, &y, &sample_weight);
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
         StepStats total;
         SharedHold hold(*n.lock);
         run_native([&] { n.net.evaluate_batches(c.a, bs, total); });
         const size_t M = n.net.num_outputs();
-        return py::make_tuple(total.loss, metric_list(total), total.samples, per_output(total.metric_weight, M),
+        return py::make_tuple(total.loss, metric_list(n.net, total), total.samples, per_output(total.metric_weight, M),
                               per_output(total.output_loss, M));
       }, py::arg("x"), py::arg("y"), py::arg("batch_size"), py::arg("sample_weight") = py::none(),
          "Returns (loss_sum, metric_sums, samples, metric_weights, output_loss_sums).")
       .def("output_shapes", [](PyNetwork& n, py::object x) {
-        CallArrays c = call_arrays(n, x, nullptr, nullptr);
+        CallScope scope{n.scratch};
+        CallArrays& c = call_arrays(n, x, nullptr, nullptr);
         std::vector<Dims> first;
         for (const Dims& d : c.a.sample) first.push_back(Dims{1, d.T, d.F, d.seq});
         py::list l;
@@ -383,10 +419,12 @@ void bind_network(py::module_& m) {
         return l;
       }, py::arg("x"), "The per-sample shape of every output for inputs like x.")
       .def("predict", [](PyNetwork& n, py::object x, long bs, py::object out) {
-        CallArrays c = call_arrays(n, x, nullptr, nullptr);
+        CallScope scope{n.scratch};
+        CallArrays& c = call_arrays(n, x, nullptr, nullptr);
         if (bs < 1) throw std::invalid_argument("`batch_size` must be >= 1");
         const size_t M = n.net.num_outputs();
-        auto outs = as_list(out, M, "output", false);
+        std::vector<py::object> outs;
+        as_list(out, M, "output", false, outs);
         std::vector<Dims> first;
         for (const Dims& d : c.a.sample) first.push_back(Dims{std::min(bs, c.a.N), d.T, d.F, d.seq});
         const std::vector<Dims> od = n.net.output_dims(first);
@@ -404,7 +442,8 @@ void bind_network(py::module_& m) {
       }, py::arg("x"), py::arg("batch_size"), py::arg("out"),
          "Write every output for x (an array per input) into out (an array per output).")
       .def("compute_gradients", [](PyNetwork& n, py::object x, py::object y, uint64_t seed) {
-        CallArrays c = call_arrays(n, x, &y, nullptr);
+        CallScope scope{n.scratch};
+        CallArrays& c = call_arrays(n, x, &y, nullptr);
         Batch b;
         b.x = c.a.x;
         for (Dims d : c.a.sample) b.in.push_back(d);

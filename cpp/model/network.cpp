@@ -281,8 +281,9 @@ bool Network::grads_finite() {
 }
 
 void Network::zero_grads() {
-  for (auto& n : nodes_) {
-    if (!n.layer->trainable) continue;
+  for (const ParamRef& p : params()) std::memset(p.g, 0, sizeof(float) * p.n);
+  for (auto& n : nodes_) {  // a shared layer's later calls (their own gradient buffers)
+    if (n.primary || !n.layer->trainable) continue;
     for (const ParamRef& p : n.layer->params()) std::memset(p.g, 0, sizeof(float) * p.n);
   }
 }

@@ -79,6 +79,11 @@ class Network {
   void set_loss(int loss);  // the same loss for every output
   void set_metrics(const std::vector<std::vector<int>>& m);
   void set_metrics(const std::vector<int>& m) { set_metrics(std::vector<std::vector<int>>{m}); }
+  size_t num_metrics() const {
+    size_t n = 0;
+    for (const auto& o : outs_) n += o.metrics.size();
+    return n;
+  }
   int loss_of(size_t output) const { return output < outs_.size() ? outs_[output].loss : -1; }
   void set_optimizer(const OptimizerConfig& o);
   Optimizer& optimizer() { return opt_; }
