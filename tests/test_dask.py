@@ -113,8 +113,9 @@ def test_models_travel_through_the_model_format(client):
 
 def test_many_series_example_against_the_scheduler_address(client):
     address = client.scheduler.address
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [str(ROOT / "python"), os.environ.get("PYTHONPATH")])))
+    # the child imports lstmcore from where this process does (an installed package, or an
+    # editable install's finder): never the source folder, which holds no compiled core
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "many_series_dask.py"),
                            "--quick", "--series", "6", "--scheduler", address, "--timeout", "120"],
                           capture_output=True, text=True, timeout=180, env=env)

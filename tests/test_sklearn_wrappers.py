@@ -373,8 +373,9 @@ def _fold_scores(params, x, y, cv):
 def test_keras2_grid_search_and_cross_val_score_n_jobs_2(tmp_path):
     script = tmp_path / "keras2_grid.py"
     script.write_text(KERAS2_SCRIPT)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "python"),
-                                                                    os.environ.get("PYTHONPATH")])))
+    # the child imports lstmcore from where this process does (an installed package, or an
+    # editable install's finder): never the source folder, which holds no compiled core
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=240, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

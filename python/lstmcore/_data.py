@@ -10,6 +10,51 @@ import numpy as np
 from . import _arrays
 
 
+def check_targets(y, n: int, out, loss: str, name: str, output_shape) -> np.ndarray:
+    """The targets of one output, checked and laid out for the native executor: float32
+    ``(n, *out)``, or ``(n, steps)`` class indices for sparse categorical cross-entropy.
+    ``out`` is the output's per-sample shape (None: a length that varies, taken from the
+    targets; the executor checks it against the inputs) and ``output_shape`` what messages
+    show."""
+    if None in out:
+        shape = np.shape(y)
+        out = tuple(shape[1 + i] if s is None and 1 + i < len(shape) else (s or 0)
+                    for i, s in enumerate(out))
+    if loss == "sparse_categorical_crossentropy":
+        a = np.asarray(y)
+        if a.dtype == object or a.dtype.kind not in "biuf":
+            raise ValueError(f"`{name}` must hold integer class indices; received dtype {a.dtype}")
+        per = math.prod(out[:-1])
+        if a.ndim == 0 or a.shape[0] != n:
+            raise ValueError(f"`x` has {n} samples but `{name}` has "
+                             f"{a.shape[0] if a.ndim else 0}; pass one target per sample")
+        if a.size != n * per:
+            raise ValueError(f"`{name}` must hold {per} class index per sample for output shape "
+                             f"{output_shape}; received shape {a.shape}")
+        a = _arrays.as_float32(a, name).reshape(n, per)
+        _arrays.check_finite(a, name)
+        classes = out[-1]
+        if (a != np.floor(a)).any() or (a < 0).any() or (a >= classes).any():
+            raise ValueError(f"`{name}` must hold integer class indices in [0, {classes - 1}] "
+                             f"for sparse_categorical_crossentropy; received values in "
+                             f"[{a.min()}, {a.max()}]")
+        return np.ascontiguousarray(a)
+    a = _arrays.as_float32(y, name)
+    if a.ndim == 0 or a.shape[0] != n:
+        raise ValueError(f"`x` has {n} samples but `{name}` has {a.shape[0] if a.ndim else 0}; "
+                         f"pass one target per sample")
+    per = math.prod(out)
+    if a.size != n * per:
+        hint = ""
+        if loss == "categorical_crossentropy" and a.size == n:
+            hint = (" For integer class labels use loss='sparse_categorical_crossentropy' or "
+                    "one-hot encode them.")
+        raise ValueError(f"`{name}` must have shape {(n,) + tuple(out)} to match the model's "
+                         f"output {output_shape}; received shape {a.shape}.{hint}")
+    _arrays.check_finite(a, name)
+    return a.reshape((n,) + tuple(out))
+
+
 class DataPrep:
     """Argument and array checks for a model with layers and an input shape."""
 
@@ -98,43 +143,7 @@ class DataPrep:
             return y
         if y is None:
             raise ValueError(f"`{name}` is required")
-        if None in out:  # a length that varies (input_shape=(None, F)): the targets' own
-            shape = np.shape(y)
-            out = tuple(shape[1 + i] if s is None and 1 + i < len(shape) else (s or 0)
-                        for i, s in enumerate(out))
-        if self.loss == "sparse_categorical_crossentropy":
-            a = np.asarray(y)
-            if a.dtype == object or a.dtype.kind not in "biuf":
-                raise ValueError(f"`{name}` must hold integer class indices; received dtype {a.dtype}")
-            per = math.prod(out[:-1])
-            if a.ndim == 0 or a.shape[0] != n:
-                raise ValueError(f"`x` has {n} samples but `{name}` has "
-                                 f"{a.shape[0] if a.ndim else 0}; pass one target per sample")
-            if a.size != n * per:
-                raise ValueError(f"`{name}` must hold {per} class index per sample for output shape "
-                                 f"{self.output_shape}; received shape {a.shape}")
-            a = _arrays.as_float32(a, name).reshape(n, per)
-            _arrays.check_finite(a, name)
-            classes = out[-1]
-            if (a != np.floor(a)).any() or (a < 0).any() or (a >= classes).any():
-                raise ValueError(f"`{name}` must hold integer class indices in [0, {classes - 1}] "
-                                 f"for sparse_categorical_crossentropy; received values in "
-                                 f"[{a.min()}, {a.max()}]")
-            return np.ascontiguousarray(a)
-        a = _arrays.as_float32(y, name)
-        if a.ndim == 0 or a.shape[0] != n:
-            raise ValueError(f"`x` has {n} samples but `{name}` has {a.shape[0] if a.ndim else 0}; "
-                             f"pass one target per sample")
-        per = math.prod(out)
-        if a.size != n * per:
-            hint = ""
-            if self.loss == "categorical_crossentropy" and a.size == n:
-                hint = (" For integer class labels use loss='sparse_categorical_crossentropy' or "
-                        "one-hot encode them.")
-            raise ValueError(f"`{name}` must have shape {(n,) + tuple(out)} to match the model's "
-                             f"output {self.output_shape}; received shape {a.shape}.{hint}")
-        _arrays.check_finite(a, name)
-        return a.reshape((n,) + tuple(out))
+        return check_targets(y, n, out, self.loss, name, self.output_shape)
 
     def _prepare_sample_weight(self, sample_weight, class_weight, y, n: int,
                                name="sample_weight"):

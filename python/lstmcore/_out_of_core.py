@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import math
 import mmap
-import time
 import warnings
 
 import numpy as np
 
 from . import _arrays, _config
+from ._epoch import EpochRun
 from ._progress import Progbar
 from .callbacks import CallbackList, History
 
@@ -302,56 +302,20 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
         order = rng.permutation(len(blocks)) if shuffle else range(len(blocks))
         epoch_seed = int(rng.integers(0, 2**63 - 1))
         bar = Progbar(n, verbose)
-        loss_sum, samples, mweight, olosses = 0.0, 0, [], []
-        msums_list = []
-        k = 0  # batches done this epoch
-        failed = None
+        run = EpochRun(model, net, cbs, bar, chunk)
         for b in order:
             s, e = blocks[b]
             xb, yb, wb = _prepare_block(model, xr, yr, wr, s, e, bs, class_weight)
             m = e - s
             idx = rng.permutation(m).astype(np.int64) if shuffle else np.arange(m, dtype=np.int64)
-            y2 = yb.reshape(m, -1)
-            nb = math.ceil(m / bs)
-            j = 0
-            while j < nb:
-                j1 = j + 1 if cbs.wants_batches else min(nb, j + chunk)
-                if cbs.wants_batches:
-                    cbs.call("on_train_batch_begin", k, {})
-                t0 = time.perf_counter()
-                try:  # batch k's seed is epoch_seed + k, as in the in-memory path
-                    done, blosses, loss_sum, ms, cnt, failure, mweight, olosses = \
-                        net.train_batches(xb, y2, idx, bs, j, j1, epoch_seed + k - j,
-                                          loss_sum, msums_list, mweight, wb, olosses)
-                finally:
-                    model._sync_iterations()
-                dt = time.perf_counter() - t0
-                samples += cnt
-                msums_list = ms
-                logs = model._logs(loss_sum, ms, samples, mweight, olosses)
-                if failure:
-                    failed = (k + done, float(blosses[done]), failure)
-                    break
-                if cbs.wants_batches:
-                    cbs.call("on_train_batch_end", k, {"loss": float(blosses[0])})
-                j += done
-                k += done
-                bar.update(samples, logs)
-                if done:
-                    chunk = int(min(4096, max(1, 0.1 / max(dt / done, 1e-7))))
-                if model.stop_training:
-                    break
-            del xb, yb, wb, y2
-            if failed is not None or model.stop_training:
+            # the block's batches are the epoch's next ones: their seeds follow on
+            going = run.run(xb, yb.reshape(m, -1), idx, bs, math.ceil(m / bs), epoch_seed, wb)
+            del xb, yb, wb
+            if not going:
                 break
-        logs = model._logs(loss_sum, msums_list, samples, mweight, olosses)
-        if failed is not None:
-            batch, value, failure = failed
-            logs["loss"] = value
-            model.stop_training = True
-            warnings.warn(model._refused_step_message(failure, value, f"at epoch {epoch + 1}, "
-                                                      f"batch {batch + 1}"),
-                          RuntimeWarning, stacklevel=4)
+        chunk = run.chunk
+        failed = run.failed
+        logs = run.end(epoch, stacklevel=4)
         if val is not None and failed is None:
             vres = _evaluate_rows(model, *val, val_bs)
             logs.update({"val_" + k_: v for k_, v in vres.items()})

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from . import _config
+from ._epoch import EpochRun
 from ._progress import Progbar
 from .callbacks import CallbackList, History
 
@@ -119,9 +120,7 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
         bar = Progbar(steps if steps is not None else 0, verbose, unit="step")
         batches = _Batches(source, shuffle, rng)
         epoch_seed = int(rng.integers(0, 2**63 - 1))
-        loss_sum, msums, samples, mweight, olosses = 0.0, [], 0, [], []
-        logs = {}
-        failed = False
+        run = EpochRun(model, None, cbs, bar, by_steps=True)
         step = 0
         while steps is None or step < steps:
             batch = batches.next(step)
@@ -145,38 +144,19 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
             n = model._n(x)
             w = _at_step(step, model._prepare_sample_weight, sw, class_weight, y, n)
             model._check_exact_batch(n, "trains on")
-            if cbs.wants_batches:
-                cbs.call("on_train_batch_begin", step, {})
-            net = model._native()
+            run.net = model._native()  # built by the first batch, when it was not
             model._training_started = True
-            try:
-                done, blosses, loss_sum, ms, cnt, failure, mweight, olosses = \
-                    net.train_batches(x, model._native_targets(y, n),
-                                      np.arange(n, dtype=np.int64), n, 0, 1, epoch_seed + step,
-                                      loss_sum, msums, mweight, w, olosses)
-            finally:
-                model._sync_iterations()
-            samples += cnt
-            msums = ms
-            logs = model._logs(loss_sum, ms, samples, mweight, olosses)
-            if failure:
-                logs["loss"] = float(blosses[0])
-                model.stop_training = failed = True
-                warnings.warn(model._refused_step_message(failure, float(blosses[0]),
-                                                          f"at epoch {epoch + 1}, batch {step + 1}"),
-                              RuntimeWarning, stacklevel=4)
-                break
-            if cbs.wants_batches:
-                cbs.call("on_train_batch_end", step, {"loss": float(blosses[0])})
-            step += 1
-            bar.update(step, logs)
-            if model.stop_training:
+            going = run.run(x, model._native_targets(y, n), np.arange(n, dtype=np.int64), n, 1,
+                            epoch_seed, w)
+            step = run.batches
+            if not going:
                 break
         if steps is None:  # a generator run until exhausted: the steps it had
             bar.target = step
         if _is_sequence(source) and hasattr(source, "on_epoch_end"):
             source.on_epoch_end()
-        if validation_data is not None and step > 0 and not failed:
+        logs = run.end(epoch, stacklevel=4) if step or run.failed else {}
+        if validation_data is not None and step > 0 and run.failed is None:
             vres = evaluate(model, validation_data, val_steps) if is_source(validation_data) \
                 else model._evaluate_arrays(*_val_arrays(model, validation_data))
             logs.update({"val_" + k: v for k, v in vres.items()})

@@ -19,7 +19,6 @@ this class in.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import numpy as np
@@ -28,6 +27,7 @@ from . import _arrays, _config, _core, _out_of_core, _sources
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
+from ._epoch import EpochRun
 from ._progress import Progbar
 from .callbacks import CallbackList, History
 
@@ -346,47 +346,11 @@ class Trainer:
             idx = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
             epoch_seed = int(rng.integers(0, 2**63 - 1))
             bar = Progbar(n, verbose)
-            loss_sum, samples, mweight, olosses = 0.0, 0, [], []
-            msums_list = []
-            k = 0
-            failed = None
-            while k < steps:
-                k1 = k + 1 if cbs.wants_batches else min(steps, k + chunk)
-                if cbs.wants_batches:
-                    cbs.call("on_train_batch_begin", k, {})
-                t0 = time.perf_counter()
-                try:
-                    # the sums continue natively batch by batch: the epoch's loss does not
-                    # depend on how batches were grouped into calls (which follows timings)
-                    done, blosses, loss_sum, ms, cnt, failure, mweight, olosses = \
-                        net.train_batches(x, y2, idx, bs, k, k1, epoch_seed, loss_sum,
-                                          msums_list, mweight, sw, olosses)
-                finally:  # Ctrl-C lands here between batches: keep the step count exact
-                    self._sync_iterations()
-                dt = time.perf_counter() - t0
-                samples += cnt
-                msums_list = ms
-                logs = self._logs(loss_sum, ms, samples, mweight, olosses)
-                if failure:
-                    failed = (k + done, float(blosses[done]), failure)
-                    break
-                if cbs.wants_batches:
-                    blogs = {"loss": float(blosses[0])}
-                    cbs.call("on_train_batch_end", k, blogs)
-                k += done
-                bar.update(min(n, k * bs), logs)
-                if done:
-                    chunk = int(min(4096, max(1, 0.1 / max(dt / done, 1e-7))))
-                if self.stop_training:
-                    break
-            logs = self._logs(loss_sum, msums_list, samples, mweight, olosses)
-            if failed is not None:
-                batch, value, failure = failed
-                logs["loss"] = value
-                self.stop_training = True
-                warnings.warn(self._refused_step_message(failure, value, f"at epoch {epoch + 1}, "
-                                                         f"batch {batch + 1}"),
-                              RuntimeWarning, stacklevel=3)
+            run = EpochRun(self, net, cbs, bar, chunk)
+            run.run(x, y2, idx, bs, steps, epoch_seed, sw)
+            chunk = run.chunk
+            failed = run.failed
+            logs = run.end(epoch, stacklevel=3)
             if val is not None and failed is None:
                 vres = self._evaluate_arrays(val[0], val[1], val_bs, val[2])
                 logs.update({"val_" + k_: v for k_, v in vres.items()})

@@ -20,6 +20,7 @@ from . import _arrays, _core
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
+from ._data import check_targets
 from .layers import deserialize, serialize
 from .layers.base import _show
 from .layers.graph import KerasTensor, Node, _build_for, call_layer, map_graph
@@ -502,7 +503,7 @@ class Model(Sequential):
             if v is None:
                 raise ValueError(f"output `{self.output_names[k]}` has a loss and needs targets "
                                  f"`{label}`")
-            out.append(_check_targets(v, n, tuple(t.shape[1:]), loss, label, t.shape))
+            out.append(check_targets(v, n, tuple(t.shape[1:]), loss, label, t.shape))
         return out
 
     def _prepare_xy(self, x, y):
@@ -603,37 +604,6 @@ class Model(Sequential):
         from .models import model_from_bytes
         with self._guard.mutex:
             return (model_from_bytes, (saving.model_to_bytes(self),))
-
-
-def _check_targets(v, n, out, loss, label, full_shape):
-    """One output's targets, as Sequential checks its one output's."""
-    if loss == "sparse_categorical_crossentropy":
-        a = np.asarray(v)
-        if a.dtype == object or a.dtype.kind not in "biuf":
-            raise ValueError(f"`{label}` must hold integer class indices; received dtype {a.dtype}")
-        per = math.prod(out[:-1])
-        if a.ndim == 0 or a.shape[0] != n:
-            raise ValueError(f"`x` has {n} samples but `{label}` has "
-                             f"{a.shape[0] if a.ndim else 0}; pass one target per sample")
-        if a.size != n * per:
-            raise ValueError(f"`{label}` must hold {per} class index per sample for output shape "
-                             f"{full_shape}; received shape {a.shape}")
-        a = _arrays.as_float32(a, label).reshape(n, per)
-        _arrays.check_finite(a, label)
-        if (a != np.floor(a)).any() or (a < 0).any() or (a >= out[-1]).any():
-            raise ValueError(f"`{label}` must hold integer class indices in [0, {out[-1] - 1}]")
-        return np.ascontiguousarray(a)
-    a = _arrays.as_float32(v, label)
-    if a.ndim == 0 or a.shape[0] != n:
-        raise ValueError(f"`x` has {n} samples but `{label}` has {a.shape[0] if a.ndim else 0}; "
-                         f"pass one target per sample")
-    if None in out:  # a variable length: the executor checks the size per call
-        return a
-    if a.size != n * math.prod(out):
-        raise ValueError(f"`{label}` must have shape {(n,) + tuple(out)} to match the output "
-                         f"{full_shape}; received shape {a.shape}")
-    _arrays.check_finite(a, label)
-    return a.reshape((n,) + tuple(out))
 
 
 def rebuild(config: dict, build: bool = True):

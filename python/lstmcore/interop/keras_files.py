@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import time
 import zipfile
 
@@ -368,15 +367,5 @@ def to_keras(model, path) -> None:
         z.writestr("metadata.json", json.dumps(meta))
         z.writestr("config.json", json.dumps(config))
         z.writestr("model.weights.h5", buf.getvalue(), compress_type=zipfile.ZIP_STORED)
-    target = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".part",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(out.getvalue())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ..saving import _atomic_write  # a temporary file renamed into place
+    _atomic_write(path, out.getvalue())
