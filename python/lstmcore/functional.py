@@ -399,16 +399,22 @@ class Model(Sequential):
             (k, f"{n}_loss") for k, n in enumerate(self.output_names) if self._losses[k]]
 
     def get_compile_config(self):
+        """The compile settings as plain values (names, not loss or metric objects)."""
         if not self._compiled:
             return None
-        loss = self._loss_arg
-        if not isinstance(loss, (str, list, tuple, dict)) or isinstance(loss, tuple):
-            loss = self._losses if len(self._losses) > 1 else self._losses[0]
-        return {"optimizer": optimizers_mod.serialize(self.optimizer),
-                "loss": loss if isinstance(loss, (str, dict)) else list(self._losses),
-                "metrics": self._metrics_arg if self._metrics_arg is None or
-                isinstance(self._metrics_arg, (list, dict)) else [self._metrics_arg],
-                "loss_weights": self._loss_weights_arg}
+        single = len(self.output_names) == 1
+        if isinstance(self._loss_arg, dict):
+            loss = {k: l for k, l in zip(self.output_names, self._losses)
+                    if k in self._loss_arg}
+        else:
+            loss = self._losses[0] if single else list(self._losses)
+        metrics = self._metric_lists_arg[0] if single else self._metric_lists_arg
+        weights = self._loss_weights_arg
+        if weights is not None:
+            weights = dict(zip(self.output_names, self._loss_weights)) \
+                if isinstance(weights, dict) else list(self._loss_weights)
+        return {"optimizer": optimizers_mod.serialize(self.optimizer), "loss": loss,
+                "metrics": metrics or None, "loss_weights": weights}
 
     def compile_from_config(self, config) -> None:
         self.compile(optimizer=optimizers_mod.deserialize(config["optimizer"]),

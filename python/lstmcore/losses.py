@@ -23,7 +23,10 @@ LOSSES = tuple(_ALIASES)
 
 
 def get(identifier) -> str:
-    """Canonical loss name for a Keras loss name or alias."""
+    """Canonical loss name for a Keras loss name or alias, a loss function or a loss object
+    (``MeanSquaredError()``...)."""
+    if isinstance(identifier, Loss):
+        return identifier._canonical
     if callable(identifier) and getattr(identifier, "__name__", None) in _ALIASES:
         identifier = identifier.__name__
     if isinstance(identifier, str) and identifier in _ALIASES:
@@ -46,3 +49,64 @@ mean_absolute_error = mae = _loss("mean_absolute_error")
 binary_crossentropy = _loss("binary_crossentropy")
 categorical_crossentropy = _loss("categorical_crossentropy")
 sparse_categorical_crossentropy = _loss("sparse_categorical_crossentropy")
+
+
+class Loss:
+    """Keras 3's loss objects: ``compile(loss=MeanSquaredError())`` is ``loss='mse'``.
+    Computed natively by name; calling one gives the loss of ``(y_true, y_pred)`` as a float.
+    ``from_logits=True`` and label smoothing are not supported: end the model with its
+    activation (sigmoid/softmax) instead."""
+
+    _canonical = ""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, reduction="sum_over_batch_size",
+                 name=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            raise TypeError(f"`{cls}` got unexpected keyword argument(s): "
+                            f"{', '.join(sorted(map(str, kwargs)))}")
+        if from_logits:
+            raise NotImplementedError(f"`{cls}(from_logits=True)` is not supported: give the "
+                                      f"last layer activation='sigmoid'/'softmax' and use "
+                                      f"from_logits=False")
+        if label_smoothing:
+            raise NotImplementedError(f"`{cls}(label_smoothing=...)` is not supported")
+        if reduction not in ("sum_over_batch_size", "auto", None):
+            raise NotImplementedError(f"`{cls}(reduction={reduction!r})` is not supported: "
+                                      f"losses are means over the batch")
+        self.name = name or self._canonical
+        self.__name__ = self._canonical
+
+    def __call__(self, y_true, y_pred):
+        return _FUNCTIONS[self._canonical](y_true, y_pred)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} ({self._canonical})>"
+
+
+class MeanSquaredError(Loss):
+    _canonical = "mean_squared_error"
+
+
+class MeanAbsoluteError(Loss):
+    _canonical = "mean_absolute_error"
+
+
+class BinaryCrossentropy(Loss):
+    _canonical = "binary_crossentropy"
+
+
+class CategoricalCrossentropy(Loss):
+    _canonical = "categorical_crossentropy"
+
+
+class SparseCategoricalCrossentropy(Loss):
+    _canonical = "sparse_categorical_crossentropy"
+
+
+_FUNCTIONS = {f.__name__: f for f in (mean_squared_error, mean_absolute_error,
+                                      binary_crossentropy, categorical_crossentropy,
+                                      sparse_categorical_crossentropy)}

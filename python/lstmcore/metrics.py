@@ -54,9 +54,11 @@ def resolve(identifier, loss: str, output_width: int) -> tuple[str, int]:
 
 
 def name_of(identifier) -> str:
-    """The metric name (and History key) of a name or a metric function: a function is known
-    by its ``__name__``, as Keras names it."""
+    """The metric name (and History key) of a name, a metric function (known by its
+    ``__name__``, as Keras names it) or a metric object (``MeanAbsoluteError()``: its name)."""
     valid = ", ".join(repr(m) for m in METRICS)
+    if isinstance(identifier, Metric):
+        return identifier.name
     if callable(identifier) and not isinstance(identifier, str):
         name = getattr(identifier, "__name__", None)
         if name not in METRICS:
@@ -157,9 +159,66 @@ def accuracy(y_true, y_pred) -> np.ndarray:
 
 
 acc = accuracy
+
 mse = mean_squared_error
 mae = mean_absolute_error
 
+
+class Metric:
+    """Keras 3's metric objects: ``metrics=[MeanAbsoluteError()]`` is
+    ``metrics=['mean_absolute_error']`` and logs under that name. Computed natively; calling
+    one gives the metric of ``(y_true, y_pred)`` per sample, as the function of that name."""
+
+    _canonical = ""
+
+    def __init__(self, name=None, dtype=None, **kwargs):
+        cls = type(self).__name__
+        if kwargs:
+            raise NotImplementedError(f"`{cls}` with {', '.join(sorted(map(str, kwargs)))} is "
+                                      f"not supported")
+        if name not in (None, self._canonical):
+            raise NotImplementedError(f"`{cls}(name={name!r})`: metrics log under their Keras "
+                                      f"name ({self._canonical!r}); leave `name` out")
+        self.name = self._canonical
+        self.__name__ = self._canonical
+
+    def __call__(self, y_true, y_pred):
+        return globals()[self._canonical](y_true, y_pred)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} ({self._canonical})>"
+
+
+class MeanSquaredError(Metric):
+    _canonical = "mean_squared_error"
+
+
+class MeanAbsoluteError(Metric):
+    _canonical = "mean_absolute_error"
+
+
+class BinaryAccuracy(Metric):
+    _canonical = "binary_accuracy"
+
+    def __init__(self, name=None, dtype=None, threshold=0.5):
+        if threshold != 0.5:
+            raise NotImplementedError("`BinaryAccuracy(threshold=...)` other than 0.5 is not "
+                                      "supported")
+        super().__init__(name=name, dtype=dtype)
+
+
+class CategoricalAccuracy(Metric):
+    _canonical = "categorical_accuracy"
+
+
+class SparseCategoricalAccuracy(Metric):
+    _canonical = "sparse_categorical_accuracy"
+
 __all__ = ["accuracy", "acc", "binary_accuracy", "categorical_accuracy",
            "sparse_categorical_accuracy", "mean_squared_error", "mse", "mean_absolute_error",
-           "mae", "resolve", "name_of", "METRICS"]
+           "mae", "resolve", "name_of", "METRICS", "Metric", "MeanSquaredError",
+           "MeanAbsoluteError", "BinaryAccuracy", "CategoricalAccuracy",
+           "SparseCategoricalAccuracy"]
