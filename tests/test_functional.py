@@ -361,9 +361,17 @@ def test_sequential_accepts_input_tensor_and_refuses_others():
         Sequential([t])
 
 
-def test_public_names():
+def test_public_names_and_classes_as_keras_has_them():
     assert lstmcore.Model is Model and lstmcore.models.Model is Model
     assert "merge" in _core.LAYER_KINDS
+    inp = Input(shape=(3, 2))
+    functional = Model(inp, Dense(1)(LSTM(2)(inp)))
+    sequential = Sequential([LSTM(2, input_shape=(3, 2)), Dense(1)])
+    # Keras: Model(inputs, outputs) is a Functional; both kinds are Models
+    assert type(functional).__name__ == "Functional" and isinstance(functional, Model)
+    assert isinstance(sequential, Model) and not isinstance(functional, Sequential)
+    assert type(Model.from_config(functional.get_config())).__name__ == "Functional"
+    assert type(Model.from_config(sequential.get_config())) is Sequential
 
 
 # ---- hostile functional model files -----------------------------------------------------------

@@ -3,7 +3,7 @@
 chain is the special case), with several inputs and outputs, shared layers, merge layers and
 recurrent states passed between layers.
 
-It keeps Sequential's lifecycle, threads contract, weights, saving and training loop; what
+It keeps the Model lifecycle, threads contract, weights, saving and training loop; what
 differs is here: the graph and its native description, the data of several inputs and
 outputs, per-output losses, metrics and ``loss_weights``, the summary and the config.
 """
@@ -24,7 +24,7 @@ from ._data import check_targets
 from .layers import deserialize, serialize
 from .layers.base import _show
 from .layers.graph import KerasTensor, Node, _build_for, call_layer, map_graph
-from .models import Sequential
+from .models import Model
 
 _NOTHING = contextlib.nullcontext()
 MAX_NODES = 4096  # calls in a model file (a graph is checked before anything is built)
@@ -53,8 +53,9 @@ def _flatten(value, what: str):
     return items, keys
 
 
-class Model(Sequential):
-    """A model defined by its inputs and outputs (Keras' functional API).
+class Functional(Model):
+    """A model defined by its inputs and outputs (Keras' functional API): what
+    ``Model(inputs, outputs)`` returns.
 
     >>> from lstmcore import Input, Model
     >>> from lstmcore.layers import LSTM, Dense, Concatenate
@@ -522,7 +523,7 @@ class Model(Sequential):
             if len(self.output_names) != 1:
                 raise ValueError("`class_weight` is supported for a model with one output; "
                                  "pass `sample_weight` per output instead")
-            return Sequential._prepare_sample_weight(self, sample_weight, class_weight, y[0], n,
+            return Model._prepare_sample_weight(self, sample_weight, class_weight, y[0], n,
                                                      name)
         if sample_weight is None:
             return None
@@ -531,9 +532,9 @@ class Model(Sequential):
                 and np.ndim(sample_weight) == 1):
             per = self._arrays_for(sample_weight, self.output_names, name)
             return [None if w is None else
-                    Sequential._prepare_sample_weight(self, w, None, None, n, name)
+                    Model._prepare_sample_weight(self, w, None, None, n, name)
                     for w in per]
-        return Sequential._prepare_sample_weight(self, sample_weight, None, None, n, name)
+        return Model._prepare_sample_weight(self, sample_weight, None, None, n, name)
 
     def _sample_output_shapes(self, x):
         shapes = []
@@ -700,7 +701,7 @@ def rebuild(config: dict, build: bool = True):
     name = config.get("name")
     if name is not None and not isinstance(name, str):
         raise ValueError(f"the model name must be a string; received {_show(name)}")
-    return Model(inputs, outputs, name=name)
+    return Functional(inputs, outputs, name=name)
 
 
 def weight_specs(model) -> list:
@@ -724,4 +725,4 @@ def build_layers(model) -> None:
     model._drop_executors()
 
 
-__all__ = ["Model", "Node", "KerasTensor"]
+__all__ = ["Functional", "Node", "KerasTensor"]

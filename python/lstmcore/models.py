@@ -21,16 +21,22 @@ from .layers.graph import KerasTensor
 _NOTHING = contextlib.nullcontext()
 
 
-class Sequential(Trainer, DataPrep):
-    """A linear stack of layers, with Keras' lifecycle.
+class Model(Trainer, DataPrep):
+    """A model, as Keras has it: ``Model(inputs, outputs)`` builds a functional model (a
+    ``functional.Functional``, as Keras 3 returns), and ``Sequential`` is the model of a
+    stack of layers; both are ``Model`` instances.
 
-    >>> from lstmcore.models import Sequential
-    >>> from lstmcore.layers import LSTM, Dense
-    >>> model = Sequential([LSTM(2, input_shape=(5, 1)), Dense(1)])
-    >>> model.compile(optimizer='adam', loss='mse')
-    >>> model.predict(np.zeros((3, 5, 1))).shape
-    (3, 1)
+    This class holds what every model has: its layers, its native executors (a Sequential
+    stack is the chain of the executor's graph), weights, configs, saving, pickling, and the
+    training of ``Trainer``. The definition here is the stack's; ``Functional`` overrides
+    what a graph does differently.
     """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model:  # Keras: Model(inputs, outputs) is a functional model
+            from .functional import Functional
+            return super().__new__(Functional)
+        return super().__new__(cls)
 
     def __init__(self, layers=None, name=None):
         self.name = name or "sequential"
@@ -404,9 +410,13 @@ class Sequential(Trainer, DataPrep):
 
     @classmethod
     def from_config(cls, config: dict):
+        if isinstance(config, dict) and "input_layers" in config:  # a functional model's
+            from .functional import rebuild
+            return rebuild(config)
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("a Sequential config must be a dict with a 'layers' list")
-        return cls([deserialize(c) for c in config["layers"]], name=config.get("name"))
+        return (Sequential if cls is Model else cls)(
+            [deserialize(c) for c in config["layers"]], name=config.get("name"))
 
     def save(self, filepath) -> None:
         """Save architecture, weights, compile settings and optimizer state to one file: a
@@ -448,6 +458,18 @@ class Sequential(Trainer, DataPrep):
         return model_from_bytes(data)
 
 
+class Sequential(Model):
+    """A linear stack of layers, with Keras' lifecycle.
+
+    >>> from lstmcore.models import Sequential
+    >>> from lstmcore.layers import LSTM, Dense
+    >>> model = Sequential([LSTM(2, input_shape=(5, 1)), Dense(1)])
+    >>> model.compile(optimizer='adam', loss='mse')
+    >>> model.predict(np.zeros((3, 5, 1))).shape
+    (3, 1)
+    """
+
+
 _KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 
@@ -481,4 +503,4 @@ def model_from_bytes(data, compile=True):
     return saving.load(data, Sequential, compile, "the model data")
 
 
-from .functional import Model  # noqa: E402, F401  (a functional Model builds on Sequential)
+from .functional import Functional  # noqa: E402, F401  (the functional Model)
