@@ -421,3 +421,35 @@ def test_a_cycle_in_a_file_is_refused(tmp_path):
         enc["inbound_nodes"] = [{"inputs": [[dec["name"], 0, 0]], "initial_state": []}]
     with pytest.raises(ValueError, match="cannot be rebuilt"):
         load_model(_tampered(tmp_path, cycle))
+
+
+# ---- models called on tensors (nested models) ---------------------------------------------------
+def test_models_called_on_tensors_share_their_layers():
+    from lstmcore.layers import RepeatVector, TimeDistributed
+    x = rand((16, 6, 2), 1)
+    inp = Input(shape=(6, 2))
+    encoder = Model(inp, LSTM(4)(inp))
+    decoder = Sequential([RepeatVector(6, input_shape=(4,)), LSTM(4, return_sequences=True),
+                          TimeDistributed(Dense(2))])
+    outer_in = Input(shape=(6, 2))
+    autoencoder = Model(outer_in, decoder(encoder(outer_in)))
+    assert len(autoencoder.get_weights()) == len(encoder.get_weights()) + len(decoder.get_weights())
+    autoencoder.compile("adam", "mse")
+    before = encoder.predict(x)
+    autoencoder.fit(x, x, epochs=2, verbose=0)
+    assert not np.allclose(encoder.predict(x), before)  # trained through the outer model
+    np.testing.assert_allclose(autoencoder.predict(x), decoder.predict(encoder.predict(x)),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(autoencoder(x), autoencoder.predict(x))  # on data: predict
+
+
+def test_calling_a_model_checks_its_inputs():
+    a, b = Input(shape=(3,)), Input(shape=(3,))
+    inner = Model([a, b], Add()([a, b]))
+    with pytest.raises(ValueError, match="takes 2 input"):
+        inner(Input(shape=(3,)))
+    with pytest.raises(ValueError, match="has shape"):
+        inner([Input(shape=(3,)), Input(shape=(4,))])
+    seq = Sequential([Dense(2, input_shape=(3,))])
+    with pytest.raises(ValueError, match="expects input shape"):
+        seq(Input(shape=(5,)))

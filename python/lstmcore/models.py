@@ -63,6 +63,19 @@ class Model(Trainer, DataPrep):
         for layer in layers or []:
             self.add(layer)
 
+    def __call__(self, inputs, training=None, mask=None):
+        """On symbolic tensors: the model as a layer of a functional model (its layers are
+        called again, sharing their weights; see ``graph.call_model``). On data: the
+        predictions for it, as ``predict_on_batch``."""
+        if training or mask is not None:
+            raise NotImplementedError("`model(x, training=True)` and `mask=` are not supported")
+        from .layers.graph import KerasTensor, call_model
+        items = inputs.values() if isinstance(inputs, dict) else \
+            inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if any(isinstance(t, KerasTensor) for t in items):
+            return call_model(self, inputs)
+        return self.predict_on_batch(inputs)
+
     # ---- definition -----------------------------------------------------------------------
     def add(self, layer) -> None:
         """Append a layer. The first layer may carry ``input_shape``/``batch_input_shape``

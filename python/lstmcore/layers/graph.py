@@ -204,6 +204,58 @@ def _show_shape(shape):
     return (None,) + tuple(shape)
 
 
+def call_model(model, inputs):
+    """A model called on tensors (Keras' nested models): its layers are called again on
+    them, in its own order, so the calls share its weights (a later fit of either model is
+    seen by the other). The result has the model's output structure. A Sequential model is
+    the chain of its layers; a functional model replays its graph with its inputs replaced.
+    The outer model holds the inner model's layers themselves (its summary lists them, not
+    the inner model as one row)."""
+    name = type(model).__name__
+    if not hasattr(model, "_inputs"):  # a Sequential: the chain
+        t = _tensor_list(inputs, "an input", model)
+        if len(t) != 1:
+            raise ValueError(f"a Sequential model takes one tensor; received {len(t)}")
+        out = t[0]
+        if not model.layers:
+            raise ValueError("this Sequential model has no layers to call")
+        if model._input_shape is not None and tuple(out.shape[1:]) != tuple(model._input_shape):
+            raise ValueError(f"`{model.name}` expects input shape {model.input_shape}; received "
+                             f"{out.shape}")
+        for layer in model.layers:
+            out = layer(out)
+        return out
+    if isinstance(inputs, dict):
+        missing = [k for k in model.input_names if k not in inputs]
+        if missing:
+            raise ValueError(f"`{model.name}` takes inputs {model.input_names}; missing {missing}")
+        given = [inputs[k] for k in model.input_names]
+    else:
+        given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    given = _tensor_list(given, "an input", model)
+    if len(given) != len(model._inputs):
+        raise ValueError(f"`{model.name}` ({name}) takes {len(model._inputs)} input(s); "
+                         f"received {len(given)}")
+    made = {}
+    for mine, t in zip(model._inputs, given):
+        if tuple(t.shape[1:]) != tuple(mine.shape[1:]):
+            raise ValueError(f"`{model.name}` input `{mine._node.layer.name}` has shape "
+                             f"{mine.shape}; received {t.shape}")
+        made[id(mine)] = t
+    for node in model._nodes:
+        main = [made[id(t)] for t in node.main_inputs]
+        states = [made[id(t)] for t in node.states]
+        arg = main if getattr(node.layer, "_multi_input", False) else main[0]
+        result = call_layer(node.layer, arg, initial_state=states or None)
+        outs = result if isinstance(result, list) else [result]
+        for mine, t in zip(node.outputs, outs):
+            made[id(mine)] = t
+    outs = [made[id(t)] for t in model._outputs]
+    if model._output_keys is not None:
+        return dict(zip(model._output_keys, outs))
+    return outs if model._nested_outputs else outs[0]
+
+
 def map_graph(inputs, outputs):
     """(nodes in execution order, layers in Keras' order) of the graph from `inputs` to
     `outputs`, as Keras' map_graph orders them: by depth from the outputs (deepest first),
