@@ -141,3 +141,22 @@ def test_streaming_needs_a_built_model():
         Sequential([LSTM(2), Dense(1)]).streaming()
     with pytest.raises(ValueError, match="batch_size"):
         Sequential([LSTM(2, input_shape=(None, 1))]).streaming(batch_size=0)
+
+
+def test_stateful_predict_on_batch_one_step_matches_the_stream_in_any_layout():
+    """predict_on_batch's one-call path (float32, C order) and its checked path (float64, a
+    strided view) give the same numbers, and the stream gives them too."""
+    from lstmcore.layers import Input
+    model = Sequential([Input(batch_shape=(2, 1, 3)), LSTM(4, stateful=True), Dense(1)])
+    x = rand((2, 6, 3), 7)
+    stream = model.streaming(batch_size=2)
+    for t in range(6):
+        step = x[:, t:t + 1]
+        got = model.predict_on_batch(step if t % 3 == 0 else
+                                     step.astype(np.float64) if t % 3 == 1 else
+                                     np.asfortranarray(np.repeat(step, 2, axis=2)[:, :, ::2]))
+        np.testing.assert_array_equal(got, stream.step(x[:, t]))
+    with pytest.raises(ValueError, match="batches of exactly 2"):
+        model.predict_on_batch(x[:1, :1])
+    with pytest.raises(ValueError, match="nan"):
+        model.predict_on_batch(np.full((2, 1, 3), np.nan, np.float32))

@@ -441,6 +441,43 @@ void bind_network(py::module_& m) {
         run_native([&] { n.net.predict_batches(po, ol, c.a, bs); });
       }, py::arg("x"), py::arg("batch_size"), py::arg("out"),
          "Write every output for x (an array per input) into out (an array per output).")
+      .def("predict_batch", [](PyNetwork& n, py::handle xo, long fixed_B) -> py::object {
+        // predict_on_batch's per-call path: one batch of a one-input, one-output model in one
+        // call, its checks included. None (nothing run) for anything it does not take as it
+        // is: another dtype or layout, a NaN, a batch other than fixed_B (> 0), sizes the
+        // layers refuse; the caller then takes the path that converts or names the problem.
+        if (!py::isinstance<py::array>(xo) || n.net.num_inputs() != 1 || n.net.num_outputs() != 1)
+          return py::none();
+        py::array x = py::reinterpret_borrow<py::array>(xo);
+        if (!is_native_f32(x.dtype()) || !(x.flags() & py::array::c_style) || (x.ndim() != 2 && x.ndim() != 3))
+          return py::none();
+        const Dims in = dims_of(x, "x");
+        if (in.B < 1 || (fixed_B > 0 && in.B != fixed_B) || (in.seq && in.T < 1)) return py::none();
+        const float* p = static_cast<const float*>(x.data());
+        if (kt().first_nonfinite(p, in.size()) >= 0) return py::none();
+        Dims od;
+        try {
+          od = n.net.output_dims(in);
+        } catch (const std::invalid_argument&) {
+          return py::none();
+        }
+        auto out = od.seq ? new_array({in.B, od.T, od.F}) : new_array({in.B, od.F});
+        float* po = out.mutable_data();
+        Batch b;
+        b.x = {p};
+        b.in = {in};
+        SharedHold hold(*n.lock);
+        auto run = [&] {
+          const auto& ys = n.net.predict_step(b);
+          std::memcpy(po, ys[0], sizeof(float) * od.size());
+        };
+        // a step-sized call (a few rows) keeps the GIL, as stream.step does: releasing it and
+        // installing the Ctrl-C poller would cost more than the work
+        if (in.rows() <= 4) run();
+        else run_native(run);
+        return std::move(out);
+      }, py::arg("x"), py::arg("fixed_batch") = 0,
+         "Outputs for one batch as it is (float32, C order, finite), or None when it needs the checked path.")
       .def("compute_gradients", [](PyNetwork& n, py::object x, py::object y, uint64_t seed) {
         CallScope scope{n.scratch};
         CallArrays& c = call_arrays(n, x, &y, nullptr);

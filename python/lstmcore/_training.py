@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from . import _arrays, _config, _core, _out_of_core, _sources
+from . import _arrays, _config, _out_of_core, _sources
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
@@ -499,13 +499,17 @@ class Trainer:
 
     def predict_on_batch(self, x):
         """Outputs for one batch (a stateful model continues its state)."""
-        if not (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.c_contiguous
-                and self._input_shape is not None and x.ndim == len(self._input_shape) + 1 <= 3
-                and x.shape[1:] == self._input_shape and x.shape[0] > 0
-                and _core.first_nonfinite(x) < 0):
-            x = self._prepare_x(x)
-            with self._building_from(x):
-                self._check_exact_batch(x.shape[0], "predicts")
-                return self._predict_arrays(x, x.shape[0])
-        self._check_exact_batch(x.shape[0], "predicts")  # the per-call path: already built
-        return self._predict_arrays(x, x.shape[0])
+        if type(x) is np.ndarray and x.shape[1:] == self._input_shape:
+            # the per-call path (e.g. one timestep of a stateful model): one native call that
+            # checks the array as it is; None when it needs converting or an error message
+            if self._stateful():
+                with self._guard.mutex:
+                    out = self._native().predict_batch(x, self._fixed_batch or 0)
+            else:
+                out = self._run_inference(lambda net: net.predict_batch(x))
+            if out is not None:
+                return out
+        x = self._prepare_x(x)
+        with self._building_from(x):
+            self._check_exact_batch(x.shape[0], "predicts")
+            return self._predict_arrays(x, x.shape[0])
