@@ -1,9 +1,15 @@
-// rnn_layer.h — what the single-state recurrent layers (GRU, SimpleRNN) share: input checks,
-// the dropout masks (one per sequence, Keras), the stateful carry-over of h with its
-// rollback, and the output (last step or the sequence). A layer supplies its cell as
-//   struct Cell { State st; void forward(x, h0, B, T, rmask, training, tmask); void backward(dx,
-//   dh0, dy, dy_seq, dhT); const float* h() const; std::vector<ParamRef> params(); };
-// (see layers/gru.cpp). The LSTM keeps its own class (two states).
+// rnn_layer.h — what the recurrent layers (LSTM, GRU, SimpleRNN) share: input checks, the
+// dropout masks (one per sequence, Keras), the stateful carry-over of their states with its
+// rollback, initial states as inputs and final states as outputs (functional models), and
+// the output (last step or the sequence). A layer supplies its cell as
+//   struct Cell {
+//     static constexpr int kStates;  // 1 (h) or 2 (h, c)
+//     void forward(x, s0, B, T, rmask, training, tmask);   // s0: kStates (B, H) or null
+//     void backward(dx, ds0, dy, dy_seq, dsT);             // ds0, dsT: kStates or null
+//     const float* seq(int k) const;  // state k per step (B, T, H), processing order
+//     const float* tmask() const;     // the Keras mask in processing order
+//     std::vector<ParamRef> params(); };
+// (see layers/lstm.cpp, gru.cpp).
 #pragma once
 #include <cstring>
 #include <stdexcept>
@@ -17,8 +23,8 @@ struct RnnConfig {
   long units = 0, input_dim = 0;
   bool return_sequences = false, stateful = false, go_backwards = false;
   bool zero_output_for_mask = false;  // Keras: set by Bidirectional when returning sequences
-  // functional models: the state comes in as input 1 (initial_state=[h]) and/or goes out as
-  // output 1 (return_state=True)
+  // functional models: the states come in as inputs 1.. (initial_state=[h] or [h, c]) and/or
+  // go out as outputs 1.. (return_state=True)
   bool initial_state = false, return_state = false;
   float dropout = 0.0f, recurrent_dropout = 0.0f;
 };
@@ -85,6 +91,8 @@ inline const float* masked_sequence_grad(const float* dy, const Buffer& keep, lo
 
 template <class Cell>
 class RnnLayer : public Layer {
+  static constexpr int K = Cell::kStates;
+
  public:
   RnnLayer(const RnnConfig& cfg, const char* name, Cell cell)
       : cfg_(cfg), name_(name), cell_(std::move(cell)) {}
@@ -106,46 +114,63 @@ class RnnLayer : public Layer {
   const float* backward(const float* dy, bool need_dx) override {
     return run_backward(dy, nullptr, need_dx);
   }
-  int num_inputs() const override { return cfg_.initial_state ? 2 : 1; }
-  int num_outputs() const override { return cfg_.return_state ? 2 : 1; }
+  int num_inputs() const override { return cfg_.initial_state ? 1 + K : 1; }
+  int num_outputs() const override { return cfg_.return_state ? 1 + K : 1; }
   void out_dims_n(const Dims* in, Dims* out) const override {
     out[0] = out_dims(in[0]);
-    if (cfg_.initial_state && (in[1].seq || in[1].B != in[0].B || in[1].F != cfg_.units))
-      throw std::invalid_argument("`" + name_ + "` initial_state must be [h], (batch, " +
-                                  std::to_string(cfg_.units) + "); received " + dims_str(in[1]) +
-                                  " for input " + dims_str(in[0]));
-    if (cfg_.return_state) out[1] = Dims{in[0].B, 0, cfg_.units, false};
+    if (cfg_.initial_state)
+      for (int k = 1; k <= K; ++k)
+        if (in[k].seq || in[k].B != in[0].B || in[k].F != cfg_.units)
+          throw std::invalid_argument("`" + name_ + "` initial_state must be " +
+                                      (K == 2 ? "[h, c], each" : "[h],") + " (batch, " +
+                                      std::to_string(cfg_.units) + "); received " + dims_str(in[k]) +
+                                      " for input " + dims_str(in[0]));
+    if (cfg_.return_state)
+      for (int k = 1; k <= K; ++k) out[k] = Dims{in[0].B, 0, cfg_.units, false};
   }
   void set_input_masks(const float* const* masks) override { tmask_ = masks[0]; }
   void forward_n(const float* const* x, const Dims* in, bool training, uint64_t seed,
                  const float** out) override {
-    out[0] = run(x[0], in[0], cfg_.initial_state ? x[1] : nullptr, training, seed);
+    out[0] = run(x[0], in[0], cfg_.initial_state ? x + 1 : nullptr, training, seed);
     if (cfg_.return_state) {
-      const long B = in[0].B, T = in[0].T, H = cfg_.units;
-      float* h = hT_.resize(checked_elems({B, H}, "recurrent state"));
-      const float* hseq = cell_.h();
-      for (long b = 0; b < B; ++b) std::memcpy(h + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
-      out[1] = h;
+      const long B = in[0].B, T = in[0].T;
+      for (int k = 0; k < K; ++k) {
+        float* s = sT_[k].resize(checked_elems({B, cfg_.units}, "a recurrent state"));
+        last_step(s, cell_.seq(k), B, T);
+        out[1 + k] = s;
+      }
     }
   }
   void backward_n(const float* const* dy, const float** dx, bool need_dx) override {
-    dx[0] = run_backward(dy[0], cfg_.return_state ? dy[1] : nullptr, need_dx);
-    if (cfg_.initial_state) dx[1] = need_dx ? dh0_.data : nullptr;
+    dx[0] = run_backward(dy[0], cfg_.return_state ? dy + 1 : nullptr, need_dx);
+    if (cfg_.initial_state)
+      for (int k = 0; k < K; ++k) dx[1 + k] = need_dx ? ds0_[k].data : nullptr;
   }
 
  private:
-  const float* run(const float* x, const Dims& in, const float* h0i, bool training, uint64_t seed) {
+  // row T-1 of each sample of a (B, T, H) sequence into (B, H)
+  void last_step(float* dst, const float* seq, long B, long T) const {
+    const long H = cfg_.units;
+    for (long b = 0; b < B; ++b) std::memcpy(dst + b * H, seq + (b * T + T - 1) * H, sizeof(float) * H);
+  }
+  // forward from the initial states s0i (K of (B, H)) when given, else the stateful states
+  // or zeros
+  const float* run(const float* x, const Dims& in, const float* const* s0i, bool training,
+                   uint64_t seed) {
     const long B = in.B, T = in.T, H = cfg_.units, I = cfg_.input_dim;
     in_ = in;
-    const float* h0 = h0i;
+    const float* s0[K];
+    const float* const* s0p = s0i;
     if (cfg_.stateful) {
-      saved_B_ = state_B_;  // keep the state before this step (rollback_state)
-      if (state_B_ > 0) std::memcpy(prev_hs_.resize(hs_.size), hs_.data, sizeof(float) * hs_.size);
-      if (state_B_ != B) {
-        hs_.resize_zero(checked_elems({B, H}, "recurrent state"));
+      saved_B_ = state_B_;  // keep the states before this step (rollback_state)
+      for (int k = 0; k < K && state_B_ > 0; ++k)
+        std::memcpy(prev_[k].resize(hs_[k].size), hs_[k].data, sizeof(float) * hs_[k].size);
+      if (state_B_ != B) {  // first use, or a reset with another batch size
+        for (int k = 0; k < K; ++k) hs_[k].resize_zero(checked_elems({B, H}, "a recurrent state"));
         state_B_ = B;
       }
-      h0 = hs_.data;
+      for (int k = 0; k < K; ++k) s0[k] = hs_[k].data;
+      s0p = s0;
     }
     dropping_ = training && cfg_.dropout > 0.0f;
     if (dropping_) {  // Keras: one input mask per sequence, the same at every timestep
@@ -158,33 +183,39 @@ class RnnLayer : public Layer {
       x = xd;
     }
     const float* rmask = nullptr;
-    if (training && cfg_.recurrent_dropout > 0.0f) {
+    if (training && cfg_.recurrent_dropout > 0.0f) {  // one mask per sequence, as Keras
       float* m = rmask_.resize(checked_elems({B, H}, "recurrent dropout mask"));
       dropout_mask(m, B * H, cfg_.recurrent_dropout, seed, 0x2d0u);
       rmask = m;
     }
-    cell_.forward(x, h0, B, T, rmask, training, tmask_);
-    const float* hseq = cell_.h();
+    cell_.forward(x, s0p, B, T, rmask, training, tmask_);
     if (cfg_.stateful)
-      for (long b = 0; b < B; ++b)
-        std::memcpy(hs_.data + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
+      for (int k = 0; k < K; ++k) last_step(hs_[k].data, cell_.seq(k), B, T);
+    const float* hseq = cell_.seq(0);
     zeroed_ = false;
     if (cfg_.return_sequences) {
       if (!tmask_) return hseq;
-      return masked_sequence(hseq, cell_.st.tmask.data, B, T, H, cfg_.zero_output_for_mask,
-                             h0 != nullptr, keep_, masked_out_, &zeroed_);
+      return masked_sequence(hseq, cell_.tmask(), B, T, H, cfg_.zero_output_for_mask,
+                             s0p != nullptr, keep_, masked_out_, &zeroed_);
     }
     float* y = out_.resize(checked_elems({B, H}, "recurrent output"));
-    for (long b = 0; b < B; ++b) std::memcpy(y + b * H, hseq + (b * T + T - 1) * H, sizeof(float) * H);
+    last_step(y, hseq, B, T);
     return y;
   }
-  const float* run_backward(const float* dy, const float* dhT, bool need_dx) {
+  // dy of the output (or null), dsT the gradients of the returned states (K, each or the
+  // whole may be null)
+  const float* run_backward(const float* dy, const float* const* dsT, bool need_dx) {
     const long B = in_.B, T = in_.T, I = cfg_.input_dim;
     float* dx = need_dx ? dx_.resize(checked_elems({B, T, I}, "recurrent input gradient")) : nullptr;
-    float* dh0 = need_dx && cfg_.initial_state
-                     ? dh0_.resize(checked_elems({B, cfg_.units}, "recurrent state gradient")) : nullptr;
+    float* ds0[K];
+    float* const* ds0p = nullptr;
+    if (need_dx && cfg_.initial_state) {
+      for (int k = 0; k < K; ++k)
+        ds0[k] = ds0_[k].resize(checked_elems({B, cfg_.units}, "a recurrent state gradient"));
+      ds0p = ds0;
+    }
     if (zeroed_ && dy) dy = masked_sequence_grad(dy, keep_, B, T, cfg_.units, dyz_);
-    cell_.backward(dx, dh0, dy, cfg_.return_sequences, dhT);
+    cell_.backward(dx, ds0p, dy, cfg_.return_sequences, dsT);
     if (dx && dropping_) {
       const float* m = mask_.data;
       for (long b = 0; b < B; ++b)
@@ -197,27 +228,29 @@ class RnnLayer : public Layer {
  public:
   std::vector<ParamRef> params() override { return cell_.params(); }
   void reset_states() override {
-    if (state_B_ > 0) std::memset(hs_.data, 0, sizeof(float) * state_B_ * cfg_.units);
-    saved_B_ = -1;
+    for (int k = 0; k < K && state_B_ > 0; ++k)
+      std::memset(hs_[k].data, 0, sizeof(float) * state_B_ * cfg_.units);
+    saved_B_ = -1;  // nothing to roll back to
   }
   bool stateful() const override { return cfg_.stateful; }
-  int num_states() const override { return cfg_.stateful ? 1 : 0; }
+  int num_states() const override { return cfg_.stateful ? K : 0; }
   long state_width() const override { return cfg_.units; }
   float* state_data(int k, long B) override {
-    if (!cfg_.stateful || k != 0) return nullptr;
+    if (!cfg_.stateful || k < 0 || k >= K) return nullptr;
     if (state_B_ != B) {
-      hs_.resize_zero(checked_elems({B, cfg_.units}, "recurrent state"));
+      for (int j = 0; j < K; ++j) hs_[j].resize_zero(checked_elems({B, cfg_.units}, "a recurrent state"));
       state_B_ = B;
       saved_B_ = -1;
     }
-    return hs_.data;
+    return hs_[k].data;
   }
   void set_input_mask(const float* mask) override { tmask_ = mask; }
   const float* output_mask() const override { return cfg_.return_sequences ? tmask_ : nullptr; }
   void rollback_state() override {
     if (!cfg_.stateful || saved_B_ < 0) return;
     state_B_ = saved_B_;
-    if (saved_B_ > 0) std::memcpy(hs_.resize(prev_hs_.size), prev_hs_.data, sizeof(float) * prev_hs_.size);
+    for (int k = 0; k < K && saved_B_ > 0; ++k)  // the buffers only grow: the saved size fits
+      std::memcpy(hs_[k].resize(prev_[k].size), prev_[k].data, sizeof(float) * prev_[k].size);
     saved_B_ = -1;
   }
 
@@ -225,12 +258,13 @@ class RnnLayer : public Layer {
   RnnConfig cfg_;
   std::string name_;
   Cell cell_;
-  Buffer out_, dx_, mask_, xdrop_, hs_, rmask_, prev_hs_, keep_, masked_out_, dyz_;
-  Buffer hT_, dh0_;  // the returned state; the gradient of the initial state
+  Buffer out_, dx_, mask_, xdrop_, rmask_, keep_, masked_out_, dyz_;
+  Buffer hs_[K], prev_[K];  // the stateful states; those before the last forward
+  Buffer sT_[K], ds0_[K];   // the returned states; the gradients of the initial states
   const float* tmask_ = nullptr;  // Keras mask of the input (B, T), or null
   bool zeroed_ = false;           // the last forward fixed some outputs at zero
   long state_B_ = 0;
-  long saved_B_ = -1;
+  long saved_B_ = -1;             // state_B_ before the last forward (-1: nothing to roll back)
   bool dropping_ = false;
   Dims in_;
 };

@@ -27,15 +27,17 @@ struct GruCell {
     dU = dW + I * G;
     db = b ? dU + H * G : nullptr;
   }
-  void forward(const float* x, const float* h0, long B, long T, const float* rmask, bool training,
-               const float* tmask) {
-    gru_forward(st, x, W, U, b, h0, B, T, I, H, act, ract, reset_after, go_backwards, rmask, training,
+  static constexpr int kStates = 1;
+  void forward(const float* x, const float* const* s0, long B, long T, const float* rmask,
+               bool training, const float* tmask) {
+    gru_forward(st, x, W, U, b, s0 ? s0[0] : nullptr, B, T, I, H, act, ract, reset_after, go_backwards, rmask, training,
                 tmask);
   }
-  void backward(float* dx, float* dh0, const float* dy, bool dy_seq, const float* dhT) {
-    gru_backward(st, dx, dW, dU, db, dh0, dy, dy_seq, dhT, W, U);
+  void backward(float* dx, float* const* ds0, const float* dy, bool dy_seq, const float* const* dsT) {
+    gru_backward(st, dx, dW, dU, db, ds0 ? ds0[0] : nullptr, dy, dy_seq, dsT ? dsT[0] : nullptr, W, U);
   }
-  const float* h() const { return st.h.data; }
+  const float* seq(int) const { return st.h.data; }
+  const float* tmask() const { return st.tmask.data; }
   std::vector<ParamRef> params() {
     const long G = 3 * H;
     std::vector<ParamRef> p{{W, dW, I * G}, {U, dU, H * G}};

@@ -24,15 +24,18 @@ struct SimpleRnnCell {
     dU = dW + I * H;
     db = b ? dU + H * H : nullptr;
   }
-  void forward(const float* x, const float* h0, long B, long T, const float* rmask, bool training,
-               const float* tmask) {
-    simple_rnn_forward(st, x, W, U, b, h0, B, T, I, H, act, go_backwards, rmask, training,
+  static constexpr int kStates = 1;
+  void forward(const float* x, const float* const* s0, long B, long T, const float* rmask,
+               bool training, const float* tmask) {
+    simple_rnn_forward(st, x, W, U, b, s0 ? s0[0] : nullptr, B, T, I, H, act, go_backwards, rmask, training,
                 tmask);
   }
-  void backward(float* dx, float* dh0, const float* dy, bool dy_seq, const float* dhT) {
-    simple_rnn_backward(st, dx, dW, dU, db, dh0, dy, dy_seq, dhT, W, U);
+  void backward(float* dx, float* const* ds0, const float* dy, bool dy_seq, const float* const* dsT) {
+    simple_rnn_backward(st, dx, dW, dU, db, ds0 ? ds0[0] : nullptr, dy, dy_seq, dsT ? dsT[0] : nullptr,
+                        W, U);
   }
-  const float* h() const { return st.h.data; }
+  const float* seq(int) const { return st.h.data; }
+  const float* tmask() const { return st.tmask.data; }
   std::vector<ParamRef> params() {
     std::vector<ParamRef> p{{W, dW, I * H}, {U, dU, H * H}};
     if (b) p.push_back({b, db, H});
