@@ -27,10 +27,9 @@ import warnings
 
 import numpy as np
 
-from . import _arrays, _config
-from ._epoch import EpochRun
+from . import _arrays
+from ._epoch import EpochRun, Training
 from ._progress import Progbar
-from .callbacks import CallbackList, History
 
 # input bytes per block: large enough for contiguous reads, small beside the data
 _BLOCK_BYTES = 8 << 20
@@ -276,33 +275,21 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
                       "no longer carries sample i of one batch into sample i of the next; "
                       "pass shuffle=False", UserWarning, stacklevel=4)
 
-    history = History()
     steps = math.ceil(n / bs)
     params = {"batch_size": bs, "epochs": epochs, "steps": steps, "samples": n,
               "verbose": verbose}
-    cbs = CallbackList(list(callbacks or []) + [history], model, params)
-    history.params = params
+    training = Training(model, callbacks, params, seed)
     net = model._native()
-    rng = np.random.default_rng(seed) if seed is not None else \
-        np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
+    rng = training.rng
     blocks = _blocks(n, _block_rows(xr, bs))
-    model.stop_training = False
-    model.history = history
     model._training_started = True
-    cbs.call("on_train_begin", {})
-    chunk = 1
-    for epoch in range(initial_epoch, epochs):
-        if model.stop_training:
-            break
-        cbs.call("on_epoch_begin", epoch, {})
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}")
+    for epoch in training.epochs(initial_epoch, epochs, verbose):
         # the in-memory path draws its permutation, then the epoch seed: with shuffle=False
         # both draw only the seed, so the batches' dropout seeds agree
         order = rng.permutation(len(blocks)) if shuffle else range(len(blocks))
         epoch_seed = int(rng.integers(0, 2**63 - 1))
         bar = Progbar(n, verbose)
-        run = EpochRun(model, net, cbs, bar, chunk)
+        run = EpochRun(training, net, bar)
         for b in order:
             s, e = blocks[b]
             xb, yb, wb = _prepare_block(model, xr, yr, wr, s, e, bs, class_weight)
@@ -313,16 +300,12 @@ def fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, v
             del xb, yb, wb
             if not going:
                 break
-        chunk = run.chunk
-        failed = run.failed
         logs = run.end(epoch, stacklevel=4)
-        if val is not None and failed is None:
+        if val is not None and run.failed is None:
             vres = _evaluate_rows(model, *val, val_bs)
             logs.update({"val_" + k_: v for k_, v in vres.items()})
-        bar.finish(logs)
-        cbs.call("on_epoch_end", epoch, dict(logs))
-    cbs.call("on_train_end", {})
-    return history
+        training.end_epoch(epoch, bar, logs)
+    return training.history
 
 
 def _evaluate_rows(model, x: _Rows, y: _Rows, w: _Rows | None, bs: int) -> dict:

@@ -12,10 +12,8 @@ import warnings
 
 import numpy as np
 
-from . import _config
-from ._epoch import EpochRun
+from ._epoch import EpochRun, Training
 from ._progress import Progbar
-from .callbacks import CallbackList, History
 
 
 def is_source(x) -> bool:
@@ -103,24 +101,13 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
     elif validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("`validation_data` must be a tuple (x_val, y_val) or a generator")
-    history = History()
-    params = {"epochs": epochs, "steps": steps, "verbose": verbose}
-    cbs = CallbackList(list(callbacks or []) + [history], model, params)
-    history.params = params
-    rng = np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
-    model.stop_training = False
-    model.history = history
-    cbs.call("on_train_begin", {})
-    for epoch in range(initial_epoch, epochs):
-        if model.stop_training:
-            break
-        cbs.call("on_epoch_begin", epoch, {})
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}")
+    training = Training(model, callbacks, {"epochs": epochs, "steps": steps, "verbose": verbose})
+    rng = training.rng
+    for epoch in training.epochs(initial_epoch, epochs, verbose):
         bar = Progbar(steps if steps is not None else 0, verbose, unit="step")
         batches = _Batches(source, shuffle, rng)
         epoch_seed = int(rng.integers(0, 2**63 - 1))
-        run = EpochRun(model, None, cbs, bar, by_steps=True)
+        run = EpochRun(training, None, bar, by_steps=True)
         step = 0
         while steps is None or step < steps:
             batch = batches.next(step)
@@ -160,10 +147,8 @@ def fit(model, source, epochs, verbose, callbacks, validation_data, shuffle, ini
             vres = evaluate(model, validation_data, val_steps) if is_source(validation_data) \
                 else model._evaluate_arrays(*_val_arrays(model, validation_data))
             logs.update({"val_" + k: v for k, v in vres.items()})
-        bar.finish(logs)
-        cbs.call("on_epoch_end", epoch, dict(logs))
-    cbs.call("on_train_end", {})
-    return history
+        training.end_epoch(epoch, bar, logs)
+    return training.history
 
 
 def _val_arrays(model, data):

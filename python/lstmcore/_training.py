@@ -27,9 +27,8 @@ from . import _arrays, _config, _out_of_core, _sources
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from ._epoch import EpochRun
+from ._epoch import EpochRun, Training
 from ._progress import Progbar
-from .callbacks import CallbackList, History
 
 _FIT_UNSUPPORTED = ("steps_per_epoch", "validation_steps",
                     "validation_freq", "validation_batch_size", "max_queue_size", "workers",
@@ -322,42 +321,26 @@ class Trainer:
                           "no longer carries sample i of one batch into sample i of the next; "
                           "pass shuffle=False", UserWarning, stacklevel=2)
         user_cbs = list(callbacks or [])
-        history = History()
         steps = math.ceil(n / bs)
         params = {"batch_size": bs, "epochs": epochs, "steps": steps, "samples": n,
                   "verbose": verbose}
-        cbs = CallbackList(user_cbs + [history], self, params)
-        history.params = params
+        training = Training(self, user_cbs, params, seed)
         net = self._native()
         y2 = self._native_targets(y, n)
-        rng = np.random.default_rng(seed) if seed is not None else \
-            np.random.default_rng(int(_config.rng().integers(0, 2**63 - 1)))
-        self.stop_training = False
-        self.history = history
+        rng = training.rng
         self._training_started = True
-        cbs.call("on_train_begin", {})
-        chunk = 1
-        for epoch in range(initial_epoch, epochs):
-            if self.stop_training:
-                break
-            cbs.call("on_epoch_begin", epoch, {})
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}")
+        for epoch in training.epochs(initial_epoch, epochs, verbose):
             idx = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
             epoch_seed = int(rng.integers(0, 2**63 - 1))
             bar = Progbar(n, verbose)
-            run = EpochRun(self, net, cbs, bar, chunk)
+            run = EpochRun(training, net, bar)
             run.run(x, y2, idx, bs, steps, epoch_seed, sw)
-            chunk = run.chunk
-            failed = run.failed
             logs = run.end(epoch, stacklevel=3)
-            if val is not None and failed is None:
+            if val is not None and run.failed is None:
                 vres = self._evaluate_arrays(val[0], val[1], val_bs, val[2])
                 logs.update({"val_" + k_: v for k_, v in vres.items()})
-            bar.finish(logs)
-            cbs.call("on_epoch_end", epoch, dict(logs))
-        cbs.call("on_train_end", {})
-        return history
+            training.end_epoch(epoch, bar, logs)
+        return training.history
 
     def _refused_step_message(self, failure: int, loss: float, where: str) -> str:
         if failure == 3:
