@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .. import activations
-from .simple_rnn import _StateRNN
+from .rnn_base import _RecurrentBase
 
 
-class GRU(_StateRNN):
+class GRU(_RecurrentBase):
     """Gated Recurrent Unit (Cho et al., 2014), as Keras 3 defines it.
 
     Per step, with the gate blocks z (update), r (reset), h (candidate) side by side::
@@ -78,8 +78,10 @@ class GRU(_StateRNN):
                       reset_after=self.reset_after)
         return config
 
-    def _run(self, x, h0):
+    def _run(self, x, states):
         from .. import _core
-        return _core.gru_forward(x, self.kernel, self.recurrent_kernel, self.bias, h0,
-                                 self.activation, self.recurrent_activation, self.reset_after,
-                                 self.go_backwards)
+        outputs, h = _core.gru_forward(x, self.kernel, self.recurrent_kernel, self.bias,
+                                       states[0] if states else None, self.activation,
+                                       self.recurrent_activation, self.reset_after,
+                                       self.go_backwards)
+        return outputs, [h]

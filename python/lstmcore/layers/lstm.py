@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from .rnn_base import _RecurrentBase, _symbolic
+from .rnn_base import _RecurrentBase
 
 
 class LSTM(_RecurrentBase):
@@ -74,25 +74,9 @@ class LSTM(_RecurrentBase):
                       unit_forget_bias=self.unit_forget_bias)
         return config
 
-    def __call__(self, x, initial_state=None, training=None, **kwargs):
-        """On symbolic tensors: a call in a functional model (see ``Layer.__call__``). On
-        data, run the layer on its own: ``(batch, timesteps, features)`` in; the output, or
-        ``[output, h, c]`` with ``return_state``. Uses the native kernels."""
-        if _symbolic(x):
-            return super().__call__(x, initial_state=initial_state, training=training, **kwargs)
+    def _run(self, x, states):
         from .. import _core
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.ndim != 3:
-            raise ValueError(f"`LSTM` expects 3D input (samples, timesteps, features); received "
-                             f"`x` with shape {x.shape}")
-        if not self.built:
-            self.build(x.shape[1:])
-        h0 = c0 = None
-        if initial_state is not None:
-            h0, c0 = (np.ascontiguousarray(s, dtype=np.float32) for s in initial_state)
+        h0, c0 = states if states is not None else (None, None)
         p = _core.lstm_forward(x, self.kernel, self.recurrent_kernel, self.bias, h0, c0,
                                self.activation, self.recurrent_activation, self.go_backwards)
-        out = np.array(p.outputs) if self.return_sequences else p.h
-        if self.return_state:
-            return [out, p.h, p.c]
-        return out
+        return (np.array(p.outputs) if self.return_sequences else None), [p.h, p.c]

@@ -3,6 +3,8 @@ weight shapes, building, masks and the native config."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import activations, initializers
 from .base import Layer, check_positive_int, check_rate
 
@@ -54,6 +56,37 @@ class _RecurrentBase(Layer):
 
     def _sequence_input(self) -> bool:
         return True
+
+    def _run(self, x, states):
+        """The native pass on its own: (the output sequence when return_sequences, else
+        None; the final states), from ``states`` (a list of (B, H) arrays) or zeros."""
+        raise NotImplementedError
+
+    def __call__(self, x, initial_state=None, training=None, **kwargs):
+        """On symbolic tensors: a call in a functional model (see ``Layer.__call__``). On
+        data, run the layer on its own: ``(batch, timesteps, features)`` in; the output, or
+        ``[output, *states]`` with ``return_state`` (LSTM: h, c; GRU, SimpleRNN: h). Uses the
+        native kernels."""
+        if _symbolic(x):
+            return super().__call__(x, initial_state=initial_state, training=training, **kwargs)
+        cls = type(self).__name__
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 3:
+            raise ValueError(f"`{cls}` expects 3D input (samples, timesteps, features); received "
+                             f"`x` with shape {x.shape}")
+        if not self.built:
+            self.build(x.shape[1:])
+        states = None
+        if initial_state is not None:
+            items = list(initial_state) if isinstance(initial_state, (list, tuple)) \
+                else [initial_state]
+            if len(items) != self._n_states:
+                have = "one state (h)" if self._n_states == 1 else "two states (h, c)"
+                raise ValueError(f"`{cls}` has {have}; received {len(items)} initial states")
+            states = [np.ascontiguousarray(s, dtype=np.float32) for s in items]
+        sequence, finals = self._run(x, states)
+        out = sequence if self.return_sequences else finals[0]
+        return [out, *finals] if self.return_state else out
 
     def _init_bias(self, bias) -> None:
         """Adjust the bias just drawn (LSTM: unit_forget_bias)."""

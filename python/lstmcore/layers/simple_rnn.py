@@ -1,49 +1,11 @@
-"""The SimpleRNN layer and what it shares with GRU (Keras layout and semantics; computed by the
-native core)."""
+"""The SimpleRNN layer (Keras layout and semantics; computed by the native core)."""
 
 from __future__ import annotations
 
-import numpy as np
-
-from .rnn_base import _RecurrentBase, _symbolic
+from .rnn_base import _RecurrentBase
 
 
-class _StateRNN(_RecurrentBase):
-    """What SimpleRNN and GRU share beyond _RecurrentBase: one state h, and ``__call__`` on its
-    own with ``return_state``."""
-
-    def _run(self, x, h0):
-        raise NotImplementedError
-
-    def __call__(self, x, initial_state=None, training=None, **kwargs):
-        """On symbolic tensors: a call in a functional model (see ``Layer.__call__``). On
-        data, run the layer on its own: ``(batch, timesteps, features)`` in; the output, or
-        ``[output, h]`` with ``return_state``. Uses the native kernels."""
-        if _symbolic(x):
-            return super().__call__(x, initial_state=initial_state, training=training, **kwargs)
-        cls = type(self).__name__
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.ndim != 3:
-            raise ValueError(f"`{cls}` expects 3D input (samples, timesteps, features); received "
-                             f"`x` with shape {x.shape}")
-        if not self.built:
-            self.build(x.shape[1:])
-        h0 = None
-        if initial_state is not None:
-            if isinstance(initial_state, (list, tuple)):
-                if len(initial_state) != 1:
-                    raise ValueError(f"`{cls}` has one state (h); received {len(initial_state)} "
-                                     f"initial states")
-                initial_state = initial_state[0]
-            h0 = np.ascontiguousarray(initial_state, dtype=np.float32)
-        outputs, h = self._run(x, h0)
-        out = outputs if self.return_sequences else h
-        if self.return_state:
-            return [out, h]
-        return out
-
-
-class SimpleRNN(_StateRNN):
+class SimpleRNN(_RecurrentBase):
     """Fully-connected RNN where the output is fed back as the next input, as Keras defines it:
     ``h_t = activation(x_t W + h_{t-1} U + b)``.
 
@@ -83,7 +45,9 @@ class SimpleRNN(_StateRNN):
                           recurrent_initializer, bias_initializer, dropout, recurrent_dropout,
                           return_sequences, return_state, go_backwards, stateful, unroll)
 
-    def _run(self, x, h0):
+    def _run(self, x, states):
         from .. import _core
-        return _core.simple_rnn_forward(x, self.kernel, self.recurrent_kernel, self.bias, h0,
-                                        self.activation, self.go_backwards)
+        outputs, h = _core.simple_rnn_forward(x, self.kernel, self.recurrent_kernel, self.bias,
+                                              states[0] if states else None, self.activation,
+                                              self.go_backwards)
+        return outputs, [h]
